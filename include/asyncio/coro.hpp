@@ -1,0 +1,213 @@
+// Layer 3a: Coro<T>, the return type of an `async def`.
+//
+// A Coro is lazy: calling the coroutine function only allocates its frame. It starts when it is
+// awaited (`co_await f()`, Python's `await f()`) or wrapped in a Task, and when it finishes it
+// resumes its awaiter directly by symmetric transfer: no trip through the loop and no stack
+// growth, however deep the await chain. Exceptions propagate to the awaiter.
+//
+//   asyncio::Coro<int> add(int a, int b) { co_await asyncio::sleep(0.1); co_return a + b; }
+//   asyncio::Coro<void> caller() { int s = co_await add(1, 2); }
+//
+// Inside a Coro, `co_await` accepts this library's awaitables (Coro, Future, Task, sleep, ...).
+// A foreign awaitable is rejected at compile time: it could resume the coroutine from anywhere,
+// behind the loop's back. Bridge such code with a Future (see docs/overview.md).
+#pragma once
+
+#include <coroutine>
+#include <exception>
+#include "asyncio/source_location.hpp"
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+#include "asyncio/errors.hpp"
+
+namespace asyncio {
+
+template <class T = void>
+class Coro;
+
+namespace detail {
+
+/// Awaitables of this library carry this marker; await_transform accepts nothing else.
+template <class A>
+concept LoopAwaitable = requires { typename std::remove_cvref_t<A>::is_asyncio_awaitable; };
+
+/// Reports a Coro destroyed without ever being awaited (Python's "coroutine ... was never
+/// awaited" RuntimeWarning) through asyncio::log.
+void report_never_awaited(const SourceLocation& where) noexcept;
+
+class CoroPromiseBase;
+/// The promise of the coroutine that executed the latest co_await on this thread. When a task
+/// parks, this is its innermost coroutine: diagnostics read the resume point from it.
+extern constinit thread_local CoroPromiseBase* t_last_await;
+
+/// Frame allocation: coroutine frames come from per-thread size-class free lists, so a steady
+/// stream of short coroutines recycles memory instead of calling malloc each time.
+void* allocate_frame(std::size_t size);
+void free_frame(void* p, std::size_t size) noexcept;
+
+class CoroPromiseBase {
+ public:
+  /// Who awaits this coroutine; null for the top coroutine of a Task (which then returns to the
+  /// task's step when it finishes).
+  std::coroutine_handle<> continuation;
+  /// The awaiting Coro's promise, for await-graph walks; null at the top.
+  CoroPromiseBase* parent = nullptr;
+  /// Where this coroutine last awaited (file, line, function): the "resume point" that diagnostics
+  /// report.
+  SourceLocation where;
+
+  static void* operator new(std::size_t size) { return allocate_frame(size); }
+  static void operator delete(void* p, std::size_t size) noexcept { free_frame(p, size); }
+
+  std::suspend_always initial_suspend() noexcept { return {}; }
+
+  struct FinalAwaiter {
+    bool await_ready() const noexcept { return false; }
+    template <class P>
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) const noexcept {
+      std::coroutine_handle<> next = h.promise().continuation;
+      return next ? next : std::noop_coroutine();
+    }
+    void await_resume() const noexcept {}
+  };
+  FinalAwaiter final_suspend() noexcept { return {}; }
+
+  template <class A>
+  A&& await_transform(A&& awaitable,
+                      SourceLocation loc = SourceLocation::current()) noexcept {
+    static_assert(LoopAwaitable<A>,
+                  "co_await inside an asyncio::Coro takes asyncio awaitables only (Coro, Future, "
+                  "Task, sleep, ...); wrap other asynchronous APIs in an asyncio::Future");
+    where = loc;
+    t_last_await = this;
+    return std::forward<A>(awaitable);
+  }
+};
+
+template <class T>
+class CoroPromise : public CoroPromiseBase {
+ public:
+  Coro<T> get_return_object() noexcept;
+  template <class U>
+  void return_value(U&& v) {
+    result_.template emplace<1>(std::forward<U>(v));
+  }
+  void unhandled_exception() noexcept { result_.template emplace<2>(std::current_exception()); }
+  /// The value, or the exception rethrown.
+  T take() {
+    if (result_.index() == 2) std::rethrow_exception(std::get<2>(result_));
+    return std::move(std::get<1>(result_));
+  }
+  std::exception_ptr exception() const noexcept {
+    return result_.index() == 2 ? std::get<2>(result_) : nullptr;
+  }
+
+ private:
+  std::variant<std::monostate, T, std::exception_ptr> result_;
+};
+
+template <>
+class CoroPromise<void> : public CoroPromiseBase {
+ public:
+  Coro<void> get_return_object() noexcept;
+  void return_void() noexcept {}
+  void unhandled_exception() noexcept { exception_ = std::current_exception(); }
+  void take() {
+    if (exception_) std::rethrow_exception(exception_);
+  }
+  std::exception_ptr exception() const noexcept { return exception_; }
+
+ private:
+  std::exception_ptr exception_;
+};
+
+}  // namespace detail
+
+/// A lazy coroutine producing T. Move-only; awaited once.
+///   asyncio::Coro<std::string> greet() { co_return "hi"; }
+template <class T>
+class [[nodiscard]] Coro {
+  static_assert(!std::is_reference_v<T>, "Coro<T&> is not supported; return a value or a pointer");
+
+ public:
+  using promise_type = detail::CoroPromise<T>;
+  using handle_type = std::coroutine_handle<promise_type>;
+  using value_type = T;
+  using is_asyncio_awaitable = void;
+
+  Coro() noexcept = default;
+  explicit Coro(handle_type h) noexcept : h_(h) {}
+  Coro(Coro&& o) noexcept : h_(std::exchange(o.h_, {})), awaited_(o.awaited_) {}
+  Coro& operator=(Coro&& o) noexcept {
+    if (this != &o) {
+      destroy();
+      h_ = std::exchange(o.h_, {});
+      awaited_ = o.awaited_;
+    }
+    return *this;
+  }
+  ~Coro() { destroy(); }
+
+  /// True if this object holds a coroutine (not moved from, not released).
+  explicit operator bool() const noexcept { return bool(h_); }
+
+  class Awaiter {
+   public:
+    explicit Awaiter(handle_type h) noexcept : h_(h) {}
+    bool await_ready() const noexcept { return false; }
+    template <class P>
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<P> caller) noexcept {
+      h_.promise().continuation = caller;
+      if constexpr (std::is_base_of_v<detail::CoroPromiseBase, P>) h_.promise().parent = &caller.promise();
+      return h_;  // symmetric transfer into the child
+    }
+    T await_resume() { return h_.promise().take(); }
+
+   private:
+    handle_type h_;
+  };
+
+  /// Starts the coroutine and waits for it. Awaiting the same Coro twice throws
+  /// InvalidStateError (Python: "cannot reuse already awaited coroutine").
+  Awaiter operator co_await() & { return Awaiter(claim()); }
+  Awaiter operator co_await() && { return Awaiter(claim()); }
+
+  /// Hands the frame to a new owner (a Task). The Coro becomes empty.
+  handle_type release() {
+    if (!h_) throw InvalidStateError("empty Coro (moved from or released)");
+    if (awaited_) throw InvalidStateError("cannot reuse already awaited coroutine");
+    awaited_ = true;
+    return std::exchange(h_, {});
+  }
+
+ private:
+  handle_type claim() {
+    if (!h_) throw InvalidStateError("cannot await an empty Coro (moved from or released)");
+    if (awaited_) throw InvalidStateError("cannot reuse already awaited coroutine");
+    awaited_ = true;
+    return h_;
+  }
+  void destroy() noexcept {
+    if (!h_) return;
+    if (!awaited_) detail::report_never_awaited(h_.promise().where);
+    h_.destroy();
+    h_ = {};
+  }
+
+  handle_type h_;
+  bool awaited_ = false;
+};
+
+namespace detail {
+template <class T>
+Coro<T> CoroPromise<T>::get_return_object() noexcept {
+  return Coro<T>(std::coroutine_handle<CoroPromise<T>>::from_promise(*this));
+}
+inline Coro<void> CoroPromise<void>::get_return_object() noexcept {
+  return Coro<void>(std::coroutine_handle<CoroPromise<void>>::from_promise(*this));
+}
+}  // namespace detail
+
+}  // namespace asyncio

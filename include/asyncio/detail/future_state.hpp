@@ -1,0 +1,140 @@
+// Shared state behind Future<T> and Task<T>.
+#pragma once
+
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "asyncio/errors.hpp"
+
+namespace asyncio {
+class EventLoop;
+}
+
+namespace asyncio::detail {
+
+class FutureStateBase;
+
+/// A completion callback. Internal callbacks (a task waiting, gather counting) run synchronously
+/// when the future completes and must only do bookkeeping or schedule work. `drop`, if set,
+/// frees `arg` when the callback is removed or the future dies without firing it.
+struct DoneCallback {
+  void (*fn)(void* arg, FutureStateBase& future);
+  void* arg;
+  void (*drop)(void* arg) noexcept = nullptr;
+  std::uint64_t id = 0;
+};
+
+class FutureStateBase {
+ public:
+  enum class Status : std::uint8_t { pending, cancelled, finished };
+
+  explicit FutureStateBase(EventLoop* loop) noexcept : loop_(loop) {}
+  FutureStateBase(const FutureStateBase&) = delete;
+  FutureStateBase& operator=(const FutureStateBase&) = delete;
+  virtual ~FutureStateBase();
+
+  void add_ref() noexcept { ++refs_; }
+  void release() noexcept {
+    if (--refs_ == 0) delete this;
+  }
+
+  EventLoop* loop() const noexcept { return loop_; }
+  bool done() const noexcept { return status_ != Status::pending; }
+  bool cancelled() const noexcept { return status_ == Status::cancelled; }
+  Status status() const noexcept { return status_; }
+
+  /// Python's Future.cancel(msg): false if already done. Tasks override it.
+  virtual bool cancel(const std::string& msg);
+  /// Ends the future as cancelled, whatever kind it is (Task uses it once its coroutine ended).
+  void mark_cancelled(const std::string& msg);
+  void set_exception(std::exception_ptr e);
+  /// The stored exception (marking it retrieved), null if the future has a result.
+  /// Throws CancelledError if cancelled, InvalidStateError if pending.
+  std::exception_ptr exception();
+  /// Throws what result() would throw; returns if a result is there. Marks an exception retrieved.
+  void check_result(const char* pending_message = "Result is not set.");
+  /// Type-erased await: checks the outcome, discards the value.
+  void take_for_await() { check_result(); }
+  const std::string& cancel_message() const noexcept;
+  void set_cancel_message(const std::string& msg);
+
+  void add_callback(DoneCallback cb);
+  /// Removes callbacks matching (fn, arg); returns how many.
+  std::size_t remove_callback(void (*fn)(void*, FutureStateBase&), void* arg) noexcept;
+  /// Removes the callback with this id; returns how many (0 or 1).
+  std::size_t remove_callback_id(std::uint64_t id) noexcept;
+  /// Schedules `fn(self)` with call_soon when done (Python's add_done_callback). Returns an id.
+  std::uint64_t add_user_callback(std::function<void(FutureStateBase&)> fn);
+
+  /// Name used in diagnostics ("Future", or the task's name).
+  virtual std::string describe() const { return "Future"; }
+
+ protected:
+  /// Marks done and fires the callbacks.
+  void finish(Status status);
+  /// Reports an exception nobody retrieved; derived destructors call it with their own wording.
+  void report_unretrieved(const char* what, const std::string& name, const std::string& location) noexcept;
+
+  std::exception_ptr exception_;
+  bool log_exception_ = false;  // an exception is stored and nobody asked for it yet
+
+ private:
+  void fire_callbacks() noexcept;
+
+  EventLoop* loop_;
+  std::unique_ptr<std::string> cancel_message_;
+  DoneCallback first_{};                  // the common case: one waiter, no allocation
+  std::vector<DoneCallback> more_;
+  std::uint32_t refs_ = 1;
+  Status status_ = Status::pending;
+  bool has_first_ = false;
+};
+
+template <class T>
+class FutureState : public FutureStateBase {
+ public:
+  using FutureStateBase::FutureStateBase;
+
+  template <class U>
+  void set_result(U&& v) {
+    if (done()) throw InvalidStateError("invalid state: the future is already done");
+    value_.emplace(std::forward<U>(v));
+    finish(Status::finished);
+  }
+  const T& result() {
+    check_result();
+    return *value_;
+  }
+  /// What `co_await future` returns: a copy when T can be copied (several awaiters may read the
+  /// same future), otherwise the value moved out (one consumer).
+  T take_for_await() {
+    check_result();
+    if constexpr (std::is_copy_constructible_v<T>)
+      return *value_;
+    else
+      return std::move(*value_);
+  }
+
+ private:
+  std::optional<T> value_;
+};
+
+template <>
+class FutureState<void> : public FutureStateBase {
+ public:
+  using FutureStateBase::FutureStateBase;
+  void set_result() {
+    if (done()) throw InvalidStateError("invalid state: the future is already done");
+    finish(Status::finished);
+  }
+  void result() { check_result(); }
+  void take_for_await() { check_result(); }
+};
+
+}  // namespace asyncio::detail

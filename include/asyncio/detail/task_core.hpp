@@ -1,0 +1,129 @@
+// The untyped machinery of a Task: the step function, and the park/wake protocol awaiters use.
+//
+// A task is always in one of three places: running (its step is on the stack), scheduled (in the
+// loop's ready queue), or parked on a Suspension — an awaiter in its coroutine frame that knows how
+// to wake it (a timer, a future's callback) and how to abort the wait when the task is cancelled.
+#pragma once
+
+#include <coroutine>
+#include <cstdint>
+#include <memory>
+#include "asyncio/source_location.hpp"
+#include <string>
+
+#include "asyncio/detail/future_state.hpp"
+#include "asyncio/detail/runnable.hpp"
+#include "asyncio/loop.hpp"
+
+namespace asyncio::detail {
+
+class CoroPromiseBase;
+class TaskCore;
+
+/// The task whose step is running on this thread, or null.
+extern constinit thread_local TaskCore* t_current_task;
+
+/// An awaiter that parks a task. Lives in the task's coroutine frame.
+class Suspension {
+ public:
+  /// Called by Task::cancel while the task is parked here. Abort the wait and wake the task so
+  /// that the await raises CancelledError, returning true; or return false if the wait cannot be
+  /// aborted (the task is then already scheduled, and the cancellation is delivered on resume).
+  virtual bool cancel_wait(const std::string& msg) noexcept = 0;
+
+ protected:
+  ~Suspension() = default;
+};
+
+class TaskCore : public Runnable, public TaskLink {
+ public:
+  TaskCore(FutureStateBase* future, std::coroutine_handle<> top, CoroPromiseBase* top_promise,
+           std::string name, SourceLocation created) noexcept;
+
+  // ---- the protocol awaiters use ----
+  /// The awaiter `s` suspends the coroutine `h`; the task waits until someone calls wake().
+  void park(Suspension* s, std::coroutine_handle<> h) noexcept {
+    waiter_ = s;
+    resume_point_ = h;
+  }
+  /// Schedules the task's next step (idempotent while scheduled).
+  void wake() {
+    waiter_ = nullptr;
+    if (scheduled_) return;
+    scheduled_ = true;
+    future_->add_ref();  // the ready queue's reference
+    loop()->schedule(this);
+  }
+  /// Called first thing in an awaiter's await_resume: throws CancelledError if a cancellation is
+  /// due at this await (`aborted`: the awaiter itself was aborted by cancel_wait).
+  void resume_checked(bool aborted = false) {
+    bool due = deliver_cancel_ || aborted;
+    deliver_cancel_ = false;
+    if (due) throw CancelledError(future_->cancel_message());
+  }
+
+  /// Links the task into the loop's list and schedules its first step.
+  void start();
+
+  // ---- Python's Task API ----
+  bool cancel(const std::string& msg);
+  std::uint32_t cancelling() const noexcept { return num_cancels_requested_; }
+  std::uint32_t uncancel() noexcept;
+  std::string get_name() const;
+  void set_name(std::string name);
+  std::uint64_t id() const noexcept { return id_; }
+  const SourceLocation& created_at() const noexcept { return created_; }
+  /// Innermost coroutine's last await site, or the creation site before the first step.
+  SourceLocation resume_location() const noexcept;
+  /// The promise of the coroutine the task was created with (null once it finished).
+  CoroPromiseBase* top_promise() const noexcept { return top_ ? top_promise_ : nullptr; }
+  bool is_running() const noexcept { return t_current_task == this; }
+  FutureStateBase* future() const noexcept { return future_; }
+  EventLoop* loop() const noexcept { return future_->loop(); }
+
+  // ---- Runnable / TaskLink ----
+  void run() override;
+  void discard() noexcept override;
+  std::string describe() const override;
+  void destroy_pending() noexcept override;
+
+ protected:
+  ~TaskCore() = default;
+  /// Moves the finished top coroutine's outcome into the future (typed, in TaskState<T>).
+  virtual void complete_from_coro() = 0;
+  void destroy_coro() noexcept;
+  /// Sets the outcome from an exception the coroutine ended with.
+  void complete_with_exception(std::exception_ptr e);
+
+  std::coroutine_handle<> top_;
+  bool must_cancel_ = false;
+
+ private:
+  void step();
+  void finish_from_top();
+  void finish_bookkeeping() noexcept;
+  /// The exception the finished top coroutine ended with, if any.
+  virtual std::exception_ptr top_exception() const noexcept = 0;
+
+  FutureStateBase* future_;
+  CoroPromiseBase* top_promise_;
+  std::coroutine_handle<> resume_point_;
+  Suspension* waiter_ = nullptr;
+  std::unique_ptr<std::string> name_;
+  SourceLocation created_;
+  std::uint64_t id_;
+  std::uint32_t num_cancels_requested_ = 0;
+  bool scheduled_ = false;
+  bool deliver_cancel_ = false;
+  bool started_ = false;
+  bool linked_ = false;
+  CoroPromiseBase* innermost_ = nullptr;  // valid while parked
+};
+
+/// The current task, or throws RuntimeError (awaiting outside a task cannot be resumed).
+TaskCore& require_current_task(const char* what);
+
+/// "file.cpp:12" for diagnostics.
+std::string location_string(const SourceLocation& loc);
+
+}  // namespace asyncio::detail

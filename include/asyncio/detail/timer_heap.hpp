@@ -1,0 +1,100 @@
+// The loop's timers: a binary min-heap ordered by (deadline, sequence) whose nodes know their own
+// position, so cancelling a timer removes it at once in O(log n). Cancelled timers therefore never
+// pile up (Python's heap keeps them until they are half the heap; ours has none).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace asyncio::detail {
+
+/// A timer registration. It lives wherever its owner wants (inside an awaiter in a coroutine
+/// frame, inside a TimerHandle) and must be removed from the heap before it is destroyed.
+struct TimerNode {
+  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+  /// Called by the loop when the deadline has passed; the node is already out of the heap.
+  void (*on_expire)(TimerNode*) = nullptr;
+  std::int64_t when = 0;  // loop clock, nanoseconds
+  std::size_t heap_index = npos;
+  bool scheduled() const noexcept { return heap_index != npos; }
+};
+
+class TimerHeap {
+ public:
+  bool empty() const noexcept { return heap_.empty(); }
+  std::size_t size() const noexcept { return heap_.size(); }
+  /// Deadline of the earliest timer; only when !empty().
+  std::int64_t next_deadline() const noexcept { return heap_.front().when; }
+  TimerNode* top() const noexcept { return heap_.front().node; }
+
+  void push(TimerNode* node) {
+    heap_.push_back(Entry{node->when, seq_++, node});
+    node->heap_index = heap_.size() - 1;
+    sift_up(heap_.size() - 1);
+  }
+  /// Removes any scheduled node (the top included).
+  void remove(TimerNode* node) noexcept {
+    std::size_t i = node->heap_index;
+    node->heap_index = TimerNode::npos;
+    std::size_t last = heap_.size() - 1;
+    if (i != last) {
+      heap_[i] = heap_[last];
+      heap_[i].node->heap_index = i;
+      heap_.pop_back();
+      if (i > 0 && less(heap_[i], heap_[(i - 1) / 2]))
+        sift_up(i);
+      else
+        sift_down(i);
+    } else {
+      heap_.pop_back();
+    }
+  }
+  TimerNode* pop() noexcept {
+    TimerNode* n = heap_.front().node;
+    remove(n);
+    return n;
+  }
+
+ private:
+  struct Entry {
+    std::int64_t when;
+    std::uint64_t seq;  // ties fire in the order they were scheduled
+    TimerNode* node;
+  };
+  static bool less(const Entry& a, const Entry& b) noexcept {
+    return a.when < b.when || (a.when == b.when && a.seq < b.seq);
+  }
+  void place(std::size_t i, const Entry& e) noexcept {
+    heap_[i] = e;
+    e.node->heap_index = i;
+  }
+  void sift_up(std::size_t i) noexcept {
+    Entry e = heap_[i];
+    while (i > 0) {
+      std::size_t parent = (i - 1) / 2;
+      if (!less(e, heap_[parent])) break;
+      place(i, heap_[parent]);
+      i = parent;
+    }
+    place(i, e);
+  }
+  void sift_down(std::size_t i) noexcept {
+    Entry e = heap_[i];
+    std::size_t n = heap_.size();
+    for (;;) {
+      std::size_t child = 2 * i + 1;
+      if (child >= n) break;
+      if (child + 1 < n && less(heap_[child + 1], heap_[child])) ++child;
+      if (!less(heap_[child], e)) break;
+      place(i, heap_[child]);
+      i = child;
+    }
+    place(i, e);
+  }
+
+  std::vector<Entry> heap_;
+  std::uint64_t seq_ = 0;
+};
+
+}  // namespace asyncio::detail

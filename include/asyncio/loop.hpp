@@ -1,0 +1,276 @@
+// Layer 2: the event loop.
+//
+// One loop per thread. Each iteration (run_once) does what the seed describes: ask the poller which
+// descriptors are ready (waiting no longer than the next timer), move due timers and ready I/O
+// callbacks onto the ready queue, then run every item that was on the ready queue when the
+// iteration began — a call_soon callback or one step of a task. A task that suspends gives control
+// back here, and the loop runs the next item.
+//
+//   auto& loop = asyncio::get_event_loop();
+//   loop.call_later(0.5, [&] { loop.stop(); });
+//   loop.run_forever();
+//
+// The loop is not thread-safe, except call_soon_threadsafe(), which any thread may call.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include "asyncio/source_location.hpp"
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "asyncio/detail/handle_state.hpp"
+#include "asyncio/detail/ref.hpp"
+#include "asyncio/detail/ring_queue.hpp"
+#include "asyncio/detail/runnable.hpp"
+#include "asyncio/detail/timer_heap.hpp"
+#include "asyncio/errors.hpp"
+#include "asyncio/poller.hpp"
+
+namespace asyncio {
+
+template <class T> class Coro;
+template <class T> class Future;
+template <class T> class Task;
+
+namespace detail {
+class TaskCore;
+class HandleState;
+
+/// Link in the loop's list of unfinished tasks. close() destroys what is still linked.
+class TaskLink {
+ public:
+  TaskLink* prev_link = nullptr;
+  TaskLink* next_link = nullptr;
+  /// Destroys the coroutine of a task that never finished, reporting it.
+  virtual void destroy_pending() noexcept = 0;
+
+ protected:
+  ~TaskLink() = default;
+};
+
+/// Seconds (Python's float delays) or any std::chrono duration, as nanoseconds.
+inline std::int64_t to_ns(double seconds) noexcept {
+  return static_cast<std::int64_t>(seconds * 1e9);
+}
+template <class Rep, class Period>
+std::int64_t to_ns(std::chrono::duration<Rep, Period> d) noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+}
+template <class D>
+concept Delay = std::is_arithmetic_v<D> || requires(D d) { std::chrono::duration_cast<std::chrono::nanoseconds>(d); };
+
+/// A descriptor watcher for library layers (transports): called synchronously while the loop
+/// dispatches poll results, with the ready bits. It must not block and must not throw.
+class FdListener {
+ public:
+  virtual void on_fd_ready(std::uint32_t events) noexcept = 0;
+
+ protected:
+  ~FdListener() = default;
+};
+}  // namespace detail
+
+/// A scheduled callback (from call_soon, call_later, call_at, call_soon_threadsafe). Cheap to copy.
+///   auto h = loop.call_later(5, [] { std::puts("late"); });
+///   h.cancel();   // it will not run
+class Handle {
+ public:
+  Handle() = default;
+  explicit Handle(detail::Ref<detail::HandleState> s) : s_(std::move(s)) {}
+  /// Prevents the callback from running, if it has not run yet. Idempotent.
+  void cancel();
+  bool cancelled() const;
+  explicit operator bool() const noexcept { return bool(s_); }
+
+ protected:
+  detail::Ref<detail::HandleState> s_;
+};
+
+/// A Handle for call_later/call_at; cancel() also removes the timer from the loop at once.
+class TimerHandle : public Handle {
+ public:
+  using Handle::Handle;
+  /// The deadline on the loop's clock, in seconds (Python's TimerHandle.when()).
+  double when() const;
+};
+
+/// What call_exception_handler receives (Python passes a dict with these keys).
+struct ExceptionContext {
+  std::string message;
+  std::exception_ptr exception;  // may be null
+  std::string task;              // name of the task or future concerned, if any
+  std::string location;          // "file:line" where it was created, if known
+};
+
+using ExceptionHandler = std::function<void(EventLoop&, const ExceptionContext&)>;
+
+/// Options for a new loop. `debug` is also switched on by the environment variable ASYNCIO_DEBUG=1.
+struct LoopOptions {
+  bool debug = false;
+  /// Simulated time: when nothing is ready and no descriptor is watched, the clock jumps straight
+  /// to the next timer. A one-hour timeout then finishes in microseconds. For tests.
+  bool virtual_time = false;
+  /// The readiness backend; null picks make_poller().
+  std::shared_ptr<Poller> poller;
+};
+
+class EventLoop {
+ public:
+  EventLoop();
+  explicit EventLoop(LoopOptions options);
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+  /// Closes the loop if the caller did not.
+  ~EventLoop();
+
+  // ---- scheduling callbacks -------------------------------------------------------------------
+  /// Runs `fn` on a later iteration, in FIFO order with other call_soon callbacks.
+  Handle call_soon(std::function<void()> fn);
+  /// Runs `fn` after `delay` (seconds as a number, or a std::chrono duration).
+  template <detail::Delay D>
+  TimerHandle call_later(D delay, std::function<void()> fn) {
+    return call_at_ns(now_ns() + detail::to_ns(delay), std::move(fn));
+  }
+  /// Runs `fn` when time() reaches `when` (seconds on the loop's clock).
+  TimerHandle call_at(double when, std::function<void()> fn) {
+    return call_at_ns(detail::to_ns(when), std::move(fn));
+  }
+  /// The only thread-safe entry point: queues `fn` and wakes the loop if it is waiting.
+  void call_soon_threadsafe(std::function<void()> fn);
+
+  /// The loop's monotonic clock in seconds (virtual with LoopOptions::virtual_time).
+  double time() const noexcept { return static_cast<double>(now_ns()) / 1e9; }
+  /// The same clock in nanoseconds.
+  std::int64_t now_ns() const noexcept;
+
+  // ---- running ----------------------------------------------------------------------------------
+  /// Runs until stop() is called.
+  void run_forever();
+  /// Runs until the future, task or coroutine is done; returns its result or throws its exception.
+  /// A coroutine is wrapped in a Task first. (Defined in task.hpp.)
+  template <class T> T run_until_complete(Future<T> future);
+  template <class T> T run_until_complete(Coro<T> coro);
+  /// Asks run_forever to return after the current iteration.
+  void stop() noexcept { stopping_ = true; }
+  /// Drops pending callbacks and timers, destroys tasks that never finished (reporting each through
+  /// the exception handler) and releases the poller. A running loop cannot be closed.
+  void close();
+  bool is_running() const noexcept { return running_; }
+  bool is_closed() const noexcept { return closed_; }
+
+  // ---- futures and tasks (defined in future.hpp / task.hpp) -----------------------------------
+  template <class T = void> Future<T> create_future();
+  template <class T>
+  Task<T> create_task(Coro<T> coro, std::string name = {},
+                      SourceLocation where = SourceLocation::current());
+
+  // ---- watching descriptors ----------------------------------------------------------------------
+  /// Calls `fn` whenever `fd` is readable, until remove_reader(fd). Replaces an earlier reader.
+  void add_reader(int fd, std::function<void()> fn);
+  /// Returns true if a reader was registered.
+  bool remove_reader(int fd);
+  void add_writer(int fd, std::function<void()> fn);
+  bool remove_writer(int fd);
+
+  // ---- errors -------------------------------------------------------------------------------------
+  void set_exception_handler(ExceptionHandler handler) { exception_handler_ = std::move(handler); }
+  const ExceptionHandler& get_exception_handler() const noexcept { return exception_handler_; }
+  /// Logs the context through asyncio::log at error level.
+  void default_exception_handler(const ExceptionContext& context);
+  /// Calls the handler set by set_exception_handler, or the default one. Never throws.
+  void call_exception_handler(const ExceptionContext& context) noexcept;
+
+  // ---- debug mode ---------------------------------------------------------------------------------
+  bool get_debug() const noexcept { return debug_; }
+  void set_debug(bool enabled) noexcept { debug_ = enabled; }
+  /// In debug mode, a callback or task step that holds the loop longer than this is logged.
+  double slow_callback_duration = 0.1;
+
+  bool uses_virtual_time() const noexcept { return virtual_time_; }
+  /// Number of tasks not yet done (Python's len(all_tasks())).
+  std::size_t task_count() const noexcept { return task_count_; }
+
+  // ---- for library layers (not part of Python's surface) ---------------------------------------
+  /// Queues a runnable; the queue takes over one reference as Runnable documents.
+  void schedule(detail::Runnable* r) { ready_.push(r); }
+  void add_timer(detail::TimerNode* node) { timers_.push(node); }
+  void remove_timer(detail::TimerNode* node) noexcept {
+    if (node->scheduled()) timers_.remove(node);
+  }
+  /// Watches `fd` for `interest` (PollBits) on behalf of a transport; interest 0 removes it.
+  void set_fd_listener(int fd, detail::FdListener* listener, std::uint32_t interest);
+  /// The task whose step is running, or null.
+  detail::TaskCore* current_task_core() const noexcept { return current_task_; }
+  void set_current_task_core(detail::TaskCore* t) noexcept { current_task_ = t; }
+  /// Intrusive list of unfinished tasks (for all_tasks and shutdown).
+  void link_task(detail::TaskLink* t) noexcept;
+  void unlink_task(detail::TaskLink* t) noexcept;
+  detail::TaskLink* first_task() const noexcept { return tasks_head_; }
+  /// True if `loop` points at a loop that has not been destroyed (used by late diagnostics).
+  static bool is_alive(const EventLoop* loop) noexcept;
+
+ private:
+  struct FdWatch {
+    detail::Ref<detail::HandleState> reader, writer;
+    detail::FdListener* listener = nullptr;
+    std::uint32_t registered = 0;  // interest currently registered with the poller
+  };
+
+  TimerHandle call_at_ns(std::int64_t when, std::function<void()> fn);
+  void run_once();
+  std::int64_t poll_timeout_ns();
+  void dispatch_io(std::int64_t timeout);
+  void move_due_timers();
+  void drain_threadsafe();
+  void run_ready_item(detail::Runnable* r);
+  void run_ready_item_debug(detail::Runnable* r);
+  void update_fd(int fd);
+  FdWatch& watch(int fd);
+  bool has_watched_fds() const noexcept { return watched_fds_ > 0; }
+  void destroy_pending_tasks() noexcept;
+
+  std::shared_ptr<Poller> poller_;
+  detail::RingQueue<detail::Runnable*> ready_;
+  detail::TimerHeap timers_;
+  std::vector<FdWatch> fds_;
+  std::size_t watched_fds_ = 0;
+  std::vector<PollEvent> events_;
+
+  std::mutex threadsafe_mutex_;
+  std::vector<std::function<void()>> threadsafe_;
+  std::atomic<bool> threadsafe_pending_{false};
+
+  detail::TaskCore* current_task_ = nullptr;
+  detail::TaskLink* tasks_head_ = nullptr;
+  std::size_t task_count_ = 0;
+  ExceptionHandler exception_handler_;
+
+  std::int64_t virtual_now_ = 0;
+  std::uint32_t run_since_poll_ = 0;
+  bool stopping_ = false;
+  bool running_ = false;
+  bool closed_ = false;
+  bool debug_ = false;
+  bool virtual_time_ = false;
+};
+
+// ---- the thread's loop (Python's event loop policy, reduced to what it does per thread) ------
+
+/// The loop running on this thread. Throws RuntimeError("no running event loop") if none.
+EventLoop& get_running_loop();
+/// The running loop, else the loop set for this thread, else a new one that becomes the thread's
+/// loop (the classic asyncio behaviour the seed's programs rely on).
+EventLoop& get_event_loop();
+/// Makes `loop` the thread's loop (null clears it).
+void set_event_loop(std::shared_ptr<EventLoop> loop);
+/// A new loop, not yet set for any thread.
+std::shared_ptr<EventLoop> new_event_loop(LoopOptions options = {});
+
+}  // namespace asyncio

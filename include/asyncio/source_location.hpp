@@ -1,0 +1,26 @@
+// Where a task was created or last suspended. SourceLocation is not available to clang 14
+// with libstdc++, so we use the compiler builtins both g++ and clang provide.
+#pragma once
+
+#include <cstdint>
+
+namespace asyncio {
+
+/// A file/line/function triple captured at the call site through a default argument:
+///   void f(asyncio::SourceLocation where = asyncio::SourceLocation::current());
+struct SourceLocation {
+  const char* file = "";
+  const char* function = "";
+  std::uint32_t line = 0;
+
+  static constexpr SourceLocation current(const char* file = __builtin_FILE(),
+                                          const char* function = __builtin_FUNCTION(),
+                                          std::uint32_t line = __builtin_LINE()) noexcept {
+    return SourceLocation{file, function, line};
+  }
+  const char* file_name() const noexcept { return file; }
+  const char* function_name() const noexcept { return function; }
+  std::uint32_t line_number() const noexcept { return line; }
+};
+
+}  // namespace asyncio

@@ -1,0 +1,173 @@
+// Layer 3c: Task<T>, a Future that drives a Coro on the loop.
+//
+// create_task() schedules the coroutine's first step at once. Each step resumes the coroutine until
+// it parks on something (a sleep, a future, I/O); whoever completes that thing wakes the task, and
+// the loop runs its next step. The coroutine's return value or exception becomes the Task's result.
+//
+//   asyncio::Task<int> t = asyncio::create_task(compute(), "compute");
+//   ...                        // compute() runs concurrently from the next loop iteration
+//   int v = co_await t;
+//
+// A pending task is owned by its loop: dropping every handle does not destroy it (unlike Python,
+// where an unreferenced task may be garbage collected mid-flight).
+#pragma once
+
+#include <optional>
+#include "asyncio/source_location.hpp"
+#include <string>
+#include <vector>
+
+#include "asyncio/coro.hpp"
+#include "asyncio/detail/task_core.hpp"
+#include "asyncio/future.hpp"
+#include "asyncio/loop.hpp"
+
+namespace asyncio {
+
+namespace detail {
+
+template <class T>
+class TaskState final : public FutureState<T>, public TaskCore {
+ public:
+  using Handle = std::coroutine_handle<CoroPromise<T>>;
+  TaskState(EventLoop* loop, Handle h, std::string name, SourceLocation created)
+      : FutureState<T>(loop), TaskCore(this, h, &h.promise(), std::move(name), created), typed_(h) {}
+  ~TaskState() override {
+    if (this->log_exception_)
+      this->report_unretrieved("Task exception was never retrieved", get_name(), location_string(created_at()));
+    destroy_coro();
+  }
+  bool cancel(const std::string& msg) override { return TaskCore::cancel(msg); }
+  std::string describe() const override { return TaskCore::describe(); }
+
+ private:
+  void complete_from_coro() override {
+    auto& promise = typed_.promise();
+    if (auto e = promise.exception()) {
+      destroy_coro();
+      complete_with_exception(e);
+    } else if constexpr (std::is_void_v<T>) {
+      destroy_coro();
+      this->set_result();
+    } else {
+      T value = promise.take();
+      destroy_coro();
+      this->set_result(std::move(value));
+    }
+  }
+  std::exception_ptr top_exception() const noexcept override { return typed_.promise().exception(); }
+  Handle typed_;
+};
+
+}  // namespace detail
+
+/// A type-erased task handle: what current_task() and all_tasks() return, and what any Task<T>
+/// converts to. Awaiting it waits for the task and rethrows its exception, discarding the value.
+class AnyTask {
+ public:
+  using is_asyncio_awaitable = void;
+  AnyTask() noexcept = default;
+  explicit AnyTask(detail::TaskCore* core) noexcept : fut_(core ? core->future() : nullptr), core_(core) {}
+
+  std::string get_name() const { return core_->get_name(); }
+  void set_name(std::string name) { core_->set_name(std::move(name)); }
+  /// Requests cancellation: CancelledError is raised at the task's current await.
+  bool cancel(const std::string& msg = {}) { return fut_->cancel(msg); }
+  std::uint32_t cancelling() const noexcept { return core_->cancelling(); }
+  std::uint32_t uncancel() noexcept { return core_->uncancel(); }
+  bool done() const noexcept { return fut_->done(); }
+  bool cancelled() const noexcept { return fut_->cancelled(); }
+  std::exception_ptr exception() const { return fut_->exception(); }
+  EventLoop& get_loop() const noexcept { return *fut_->loop(); }
+
+  detail::FutureAwaiter<detail::FutureStateBase> operator co_await() const noexcept {
+    return detail::FutureAwaiter<detail::FutureStateBase>(fut_);
+  }
+  explicit operator bool() const noexcept { return core_ != nullptr; }
+  friend bool operator==(const AnyTask& a, const AnyTask& b) noexcept { return a.core_ == b.core_; }
+  detail::TaskCore* core() const noexcept { return core_; }
+  detail::FutureStateBase* state() const noexcept { return fut_.get(); }
+
+ private:
+  detail::Ref<detail::FutureStateBase> fut_;
+  detail::TaskCore* core_ = nullptr;
+};
+
+/// Python's asyncio.Task: a Future<T> whose result comes from a coroutine run by the loop.
+template <class T = void>
+class Task : public Future<T> {
+ public:
+  Task() noexcept = default;
+  explicit Task(detail::Ref<detail::TaskState<T>> s) noexcept
+      : Future<T>(detail::Ref<detail::FutureState<T>>(std::move(s))) {}
+
+  std::string get_name() const { return core().get_name(); }
+  void set_name(std::string name) { core().set_name(std::move(name)); }
+  /// How many cancellation requests are outstanding (Python 3.11's Task.cancelling()).
+  std::uint32_t cancelling() const noexcept { return core().cancelling(); }
+  /// Withdraws one cancellation request; returns how many remain.
+  std::uint32_t uncancel() noexcept { return core().uncancel(); }
+
+  operator AnyTask() const noexcept { return AnyTask(&core()); }
+  detail::TaskCore& core() const noexcept {
+    return *static_cast<detail::TaskState<T>*>(this->s_.get());
+  }
+};
+
+/// The task running now on the running loop; an empty handle if the loop is running a plain
+/// callback. RuntimeError if no loop is running.
+AnyTask current_task();
+/// The tasks of the running loop that are not done yet.
+std::vector<AnyTask> all_tasks();
+
+template <class T>
+Task<T> EventLoop::create_task(Coro<T> coro, std::string name, SourceLocation where) {
+  if (closed_) throw RuntimeError("Event loop is closed");
+  auto* state = new detail::TaskState<T>(this, coro.release(), std::move(name), where);
+  state->start();
+  return Task<T>(detail::Ref<detail::TaskState<T>>::adopt(state));
+}
+
+/// Wraps the coroutine in a Task on the running loop and schedules it (Python's create_task).
+///   auto t = asyncio::create_task(worker(1), "worker-1");
+template <class T>
+Task<T> create_task(Coro<T> coro, std::string name = {},
+                    SourceLocation where = SourceLocation::current()) {
+  return get_running_loop().create_task(std::move(coro), std::move(name), where);
+}
+
+/// Python's ensure_future: a coroutine becomes a Task on get_event_loop() (which need not be
+/// running yet, as in the seed's programs); a Future or Task is returned as it is.
+template <class T>
+Task<T> ensure_future(Coro<T> coro, SourceLocation where = SourceLocation::current()) {
+  return get_event_loop().create_task(std::move(coro), {}, where);
+}
+template <class T>
+Task<T> ensure_future(Task<T> task) noexcept {
+  return task;
+}
+template <class T>
+Future<T> ensure_future(Future<T> future) noexcept {
+  return future;
+}
+
+namespace detail {
+/// Runs the loop until `f` is done (run_until_complete's body, untyped).
+void run_until_done(EventLoop& loop, FutureStateBase& f);
+}  // namespace detail
+
+template <class T>
+T EventLoop::run_until_complete(Future<T> future) {
+  detail::run_until_done(*this, *future.state());
+  if constexpr (std::is_void_v<T>)
+    future.state()->take_for_await();
+  else
+    return future.state()->take_for_await();
+}
+
+template <class T>
+T EventLoop::run_until_complete(Coro<T> coro) {
+  return run_until_complete(Future<T>(create_task(std::move(coro))));
+}
+
+}  // namespace asyncio

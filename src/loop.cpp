@@ -1,0 +1,432 @@
+#include "asyncio/loop.hpp"
+
+#include <cstdlib>
+#include <cstring>
+#include <unordered_set>
+
+#include "asyncio/log.hpp"
+
+namespace asyncio {
+
+namespace {
+
+// With work always ready the loop would otherwise never look at descriptors. It polls (without
+// blocking) at least once per this many ready items, which keeps I/O fair without paying a system
+// call for every yield.
+constexpr std::uint32_t kPollEvery = 64;
+constexpr std::size_t kMaxEventsPerPoll = 256;
+
+thread_local EventLoop* t_running_loop = nullptr;
+thread_local std::shared_ptr<EventLoop> t_thread_loop;
+
+std::mutex live_loops_mutex;
+std::unordered_set<const EventLoop*>& live_loops() {
+  static std::unordered_set<const EventLoop*> loops;
+  return loops;
+}
+
+std::int64_t monotonic_ns() noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+bool env_debug() {
+  const char* v = std::getenv("ASYNCIO_DEBUG");
+  return v && *v && std::strcmp(v, "0") != 0;
+}
+
+// The heap owns one reference on a timer handle; expiry hands it to the ready queue.
+void expire_timer_handle(detail::TimerNode* node) {
+  auto* h = static_cast<detail::HandleTimerNode*>(node)->owner;
+  h->loop()->schedule(h);
+}
+
+}  // namespace
+
+// ---- Handle --------------------------------------------------------------------------------------
+
+void detail::HandleState::run() {
+  if (!cancelled_) {
+    try {
+      fn_();
+    } catch (...) {
+      loop_->call_exception_handler({"Exception in callback", std::current_exception(), {}, {}});
+    }
+  }
+  release();
+}
+
+void detail::HandleState::cancel() noexcept {
+  if (cancelled_) return;
+  cancelled_ = true;
+  fn_ = nullptr;
+  if (timer.scheduled()) {
+    loop_->remove_timer(&timer);
+    release();  // the heap's reference
+  }
+}
+
+void Handle::cancel() {
+  if (s_) s_->cancel();
+}
+bool Handle::cancelled() const { return s_ && s_->cancelled(); }
+double TimerHandle::when() const { return s_ ? static_cast<double>(s_->timer.when) / 1e9 : 0.0; }
+
+// ---- construction --------------------------------------------------------------------------------
+
+EventLoop::EventLoop() : EventLoop(LoopOptions{}) {}
+
+EventLoop::EventLoop(LoopOptions options)
+    : poller_(options.poller ? std::move(options.poller) : std::shared_ptr<Poller>(make_poller())),
+      events_(kMaxEventsPerPoll),
+      debug_(options.debug || env_debug()),
+      virtual_time_(options.virtual_time) {
+  std::lock_guard lock(live_loops_mutex);
+  live_loops().insert(this);
+}
+
+EventLoop::~EventLoop() {
+  if (!closed_ && !running_) close();
+  std::lock_guard lock(live_loops_mutex);
+  live_loops().erase(this);
+}
+
+bool EventLoop::is_alive(const EventLoop* loop) noexcept {
+  std::lock_guard lock(live_loops_mutex);
+  return live_loops().count(loop) != 0;
+}
+
+std::int64_t EventLoop::now_ns() const noexcept {
+  return virtual_time_ ? virtual_now_ : monotonic_ns();
+}
+
+// ---- scheduling ----------------------------------------------------------------------------------
+
+Handle EventLoop::call_soon(std::function<void()> fn) {
+  if (closed_) throw RuntimeError("Event loop is closed");
+  auto* h = new detail::HandleState(this, std::move(fn));
+  h->add_ref();  // the ready queue's reference
+  schedule(h);
+  return Handle(detail::Ref<detail::HandleState>::adopt(h));
+}
+
+TimerHandle EventLoop::call_at_ns(std::int64_t when, std::function<void()> fn) {
+  if (closed_) throw RuntimeError("Event loop is closed");
+  auto* h = new detail::HandleState(this, std::move(fn));
+  h->timer.when = when;
+  h->timer.on_expire = expire_timer_handle;
+  h->add_ref();  // the heap's reference
+  add_timer(&h->timer);
+  return TimerHandle(detail::Ref<detail::HandleState>::adopt(h));
+}
+
+void EventLoop::call_soon_threadsafe(std::function<void()> fn) {
+  {
+    std::lock_guard lock(threadsafe_mutex_);
+    if (closed_) throw RuntimeError("Event loop is closed");
+    threadsafe_.push_back(std::move(fn));
+  }
+  // Only the first producer since the loop last drained pays for the wake-up write.
+  if (!threadsafe_pending_.exchange(true, std::memory_order_acq_rel)) poller_->wakeup();
+}
+
+void EventLoop::drain_threadsafe() {
+  std::vector<std::function<void()>> batch;
+  threadsafe_pending_.store(false, std::memory_order_release);
+  {
+    std::lock_guard lock(threadsafe_mutex_);
+    batch.swap(threadsafe_);
+  }
+  for (auto& fn : batch) {
+    auto* h = new detail::HandleState(this, std::move(fn));
+    schedule(h);  // adopts the creation reference
+  }
+}
+
+// ---- the iteration -------------------------------------------------------------------------------
+
+std::int64_t EventLoop::poll_timeout_ns() {
+  if (!ready_.empty() || stopping_) return 0;
+  if (timers_.empty()) return -1;
+  std::int64_t delay = timers_.next_deadline() - now_ns();
+  return delay > 0 ? delay : 0;
+}
+
+void EventLoop::dispatch_io(std::int64_t timeout) {
+  if (virtual_time_ && timeout > 0) {
+    if (!has_watched_fds()) {
+      // Nothing can happen before the next timer except a thread's call_soon_threadsafe, which
+      // the flag check at the top of the iteration catches. Jump.
+      virtual_now_ = timers_.next_deadline();
+      timeout = 0;
+    }
+  }
+  std::int64_t started = virtual_time_ && timeout != 0 ? monotonic_ns() : 0;
+  std::size_t n = poller_->poll(events_, std::chrono::nanoseconds(timeout));
+  if (started) virtual_now_ += monotonic_ns() - started;
+  for (std::size_t i = 0; i < n; ++i) {
+    const PollEvent& ev = events_[i];
+    if (ev.fd < 0 || static_cast<std::size_t>(ev.fd) >= fds_.size()) continue;
+    FdWatch& w = fds_[ev.fd];
+    if (w.listener) {
+      w.listener->on_fd_ready(ev.events);
+      continue;
+    }
+    if ((ev.events & poll_readable) && w.reader && !w.reader->cancelled()) {
+      w.reader->add_ref();
+      schedule(w.reader.get());
+    }
+    if ((ev.events & poll_writable) && w.writer && !w.writer->cancelled()) {
+      w.writer->add_ref();
+      schedule(w.writer.get());
+    }
+  }
+}
+
+void EventLoop::move_due_timers() {
+  std::int64_t now = now_ns();
+  while (!timers_.empty() && timers_.next_deadline() <= now) {
+    detail::TimerNode* node = timers_.pop();
+    node->on_expire(node);
+  }
+}
+
+void EventLoop::run_once() {
+  if (threadsafe_pending_.load(std::memory_order_acquire)) drain_threadsafe();
+  std::int64_t timeout = poll_timeout_ns();
+  bool must_poll = timeout != 0 || (has_watched_fds() && run_since_poll_ >= kPollEvery);
+  if (must_poll) {
+    dispatch_io(timeout);
+    run_since_poll_ = 0;
+    if (threadsafe_pending_.load(std::memory_order_acquire)) drain_threadsafe();
+  }
+  if (!timers_.empty()) move_due_timers();
+
+  // Only what is ready now runs in this iteration; what these items schedule waits for the next.
+  std::size_t n = ready_.size();
+  run_since_poll_ += static_cast<std::uint32_t>(n);
+  if (debug_) {
+    for (std::size_t i = 0; i < n; ++i) run_ready_item_debug(ready_.pop());
+  } else {
+    for (std::size_t i = 0; i < n; ++i) ready_.pop()->run();
+  }
+}
+
+void EventLoop::run_ready_item_debug(detail::Runnable* r) {
+  // describe() before run(): the item may be gone afterwards.
+  std::string what = r->describe();
+  auto t0 = std::chrono::steady_clock::now();
+  r->run();
+  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (took >= slow_callback_duration) {
+    char secs[32];
+    std::snprintf(secs, sizeof secs, "%.3f", took);
+    log(LogLevel::warning, "Executing " + what + " took " + secs + " seconds");
+  }
+}
+
+void EventLoop::run_forever() {
+  if (closed_) throw RuntimeError("Event loop is closed");
+  if (running_) throw RuntimeError("This event loop is already running");
+  if (t_running_loop) throw RuntimeError("Cannot run the event loop while another loop is running");
+  running_ = true;
+  t_running_loop = this;
+  struct Reset {
+    EventLoop* self;
+    ~Reset() {
+      self->stopping_ = false;
+      self->running_ = false;
+      t_running_loop = nullptr;
+    }
+  } reset{this};
+  while (!stopping_) run_once();
+}
+
+// ---- closing -------------------------------------------------------------------------------------
+
+void EventLoop::close() {
+  if (running_) throw RuntimeError("Cannot close a running event loop");
+  if (closed_) return;
+  destroy_pending_tasks();
+  while (!ready_.empty()) ready_.pop()->discard();
+  // Timers left now belong to call_later handles (task timers went with their frames).
+  while (!timers_.empty()) {
+    detail::TimerNode* node = timers_.pop();
+    if (node->on_expire == expire_timer_handle) {
+      static_cast<detail::HandleTimerNode*>(node)->owner->release();
+    }
+  }
+  for (std::size_t fd = 0; fd < fds_.size(); ++fd) {
+    if (fds_[fd].registered) poller_->remove(static_cast<int>(fd));
+  }
+  fds_.clear();
+  watched_fds_ = 0;
+  {
+    std::lock_guard lock(threadsafe_mutex_);
+    closed_ = true;
+    threadsafe_.clear();
+  }
+}
+
+void EventLoop::destroy_pending_tasks() noexcept {
+  // Destroying one task's frame may finish or unlink others; restart from the head each time.
+  while (tasks_head_) tasks_head_->destroy_pending();
+}
+
+void EventLoop::link_task(detail::TaskLink* t) noexcept {
+  t->prev_link = nullptr;
+  t->next_link = tasks_head_;
+  if (tasks_head_) tasks_head_->prev_link = t;
+  tasks_head_ = t;
+  ++task_count_;
+}
+
+void EventLoop::unlink_task(detail::TaskLink* t) noexcept {
+  if (t->prev_link)
+    t->prev_link->next_link = t->next_link;
+  else
+    tasks_head_ = t->next_link;
+  if (t->next_link) t->next_link->prev_link = t->prev_link;
+  t->prev_link = t->next_link = nullptr;
+  --task_count_;
+}
+
+// ---- descriptors ---------------------------------------------------------------------------------
+
+EventLoop::FdWatch& EventLoop::watch(int fd) {
+  if (fd < 0) throw ValueError("invalid file descriptor " + std::to_string(fd));
+  if (closed_) throw RuntimeError("Event loop is closed");
+  if (static_cast<std::size_t>(fd) >= fds_.size()) fds_.resize(static_cast<std::size_t>(fd) + 1);
+  return fds_[fd];
+}
+
+void EventLoop::update_fd(int fd) {
+  FdWatch& w = fds_[fd];
+  std::uint32_t want = 0;
+  if (w.reader) want |= poll_readable;
+  if (w.writer) want |= poll_writable;
+  if (want == w.registered) return;
+  if (w.registered == 0) {
+    poller_->add(fd, want);
+    ++watched_fds_;
+  } else if (want == 0) {
+    poller_->remove(fd);
+    --watched_fds_;
+  } else {
+    poller_->modify(fd, want);
+  }
+  w.registered = want;
+}
+
+void EventLoop::add_reader(int fd, std::function<void()> fn) {
+  FdWatch& w = watch(fd);
+  if (w.listener) throw RuntimeError("fd " + std::to_string(fd) + " is used by a transport");
+  auto old = std::move(w.reader);
+  w.reader = detail::Ref<detail::HandleState>::adopt(new detail::HandleState(this, std::move(fn)));
+  try {
+    update_fd(fd);
+  } catch (...) {
+    w.reader = std::move(old);
+    throw;
+  }
+  if (old) old->cancel();
+}
+
+void EventLoop::add_writer(int fd, std::function<void()> fn) {
+  FdWatch& w = watch(fd);
+  if (w.listener) throw RuntimeError("fd " + std::to_string(fd) + " is used by a transport");
+  auto old = std::move(w.writer);
+  w.writer = detail::Ref<detail::HandleState>::adopt(new detail::HandleState(this, std::move(fn)));
+  try {
+    update_fd(fd);
+  } catch (...) {
+    w.writer = std::move(old);
+    throw;
+  }
+  if (old) old->cancel();
+}
+
+bool EventLoop::remove_reader(int fd) {
+  if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size() || !fds_[fd].reader) return false;
+  auto old = std::move(fds_[fd].reader);
+  old->cancel();
+  update_fd(fd);
+  return true;
+}
+
+bool EventLoop::remove_writer(int fd) {
+  if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size() || !fds_[fd].writer) return false;
+  auto old = std::move(fds_[fd].writer);
+  old->cancel();
+  update_fd(fd);
+  return true;
+}
+
+void EventLoop::set_fd_listener(int fd, detail::FdListener* listener, std::uint32_t interest) {
+  FdWatch& w = watch(fd);
+  if (w.reader || w.writer) throw RuntimeError("fd " + std::to_string(fd) + " has add_reader/add_writer callbacks");
+  if (interest == 0) listener = nullptr;
+  if (interest == w.registered) {
+    w.listener = listener;
+    return;
+  }
+  if (w.registered == 0) {
+    poller_->add(fd, interest);
+    ++watched_fds_;
+  } else if (interest == 0) {
+    poller_->remove(fd);
+    --watched_fds_;
+  } else {
+    poller_->modify(fd, interest);
+  }
+  w.registered = interest;
+  w.listener = listener;
+}
+
+// ---- errors --------------------------------------------------------------------------------------
+
+void EventLoop::default_exception_handler(const ExceptionContext& context) {
+  std::string text = context.message.empty() ? "Unhandled exception in event loop" : context.message;
+  if (!context.task.empty()) text += "\ntask: " + context.task;
+  if (!context.location.empty()) text += "\ncreated at: " + context.location;
+  if (context.exception) text += "\nexception: " + describe_exception(context.exception);
+  log(LogLevel::error, text);
+}
+
+void EventLoop::call_exception_handler(const ExceptionContext& context) noexcept {
+  try {
+    if (exception_handler_)
+      exception_handler_(*this, context);
+    else
+      default_exception_handler(context);
+  } catch (...) {
+    // A failing handler must not take the loop down; fall back to the log, as Python does.
+    try {
+      log(LogLevel::error, "Unhandled error in exception handler: " +
+                               describe_exception(std::current_exception()));
+    } catch (...) {
+    }
+  }
+}
+
+// ---- the thread's loop ---------------------------------------------------------------------------
+
+EventLoop& get_running_loop() {
+  if (!t_running_loop) throw RuntimeError("no running event loop");
+  return *t_running_loop;
+}
+
+EventLoop& get_event_loop() {
+  if (t_running_loop) return *t_running_loop;
+  if (!t_thread_loop) t_thread_loop = new_event_loop();
+  return *t_thread_loop;
+}
+
+void set_event_loop(std::shared_ptr<EventLoop> loop) { t_thread_loop = std::move(loop); }
+
+std::shared_ptr<EventLoop> new_event_loop(LoopOptions options) {
+  return std::make_shared<EventLoop>(std::move(options));
+}
+
+}  // namespace asyncio
