@@ -1,11 +1,21 @@
 #include "asyncio/errors.hpp"
 
+#include <cxxabi.h>
+
+#include <cstdlib>
+#include <memory>
 #include <system_error>
 #include <typeinfo>
 
 namespace asyncio {
 
 namespace {
+std::string demangle(const char* name) {
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> out(abi::__cxa_demangle(name, nullptr, nullptr, &status), std::free);
+  return status == 0 && out ? out.get() : name;
+}
+
 std::string group_what(const std::string& message, std::size_t n) {
   return message + " (" + std::to_string(n) + " sub-exception" + (n == 1 ? "" : "s") + ")";
 }
@@ -27,7 +37,7 @@ std::string describe_exception(const std::exception_ptr& e) {
   } catch (const std::system_error& s) {
     return std::string("system_error: ") + s.what();
   } catch (const std::exception& x) {
-    return std::string(typeid(x).name()) + ": " + x.what();
+    return demangle(typeid(x).name()) + ": " + x.what();
   } catch (...) {
     return "unknown exception";
   }

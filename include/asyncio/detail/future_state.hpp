@@ -48,6 +48,8 @@ class FutureStateBase {
   bool done() const noexcept { return status_ != Status::pending; }
   bool cancelled() const noexcept { return status_ == Status::cancelled; }
   Status status() const noexcept { return status_; }
+  /// True if done with an exception; does not mark it retrieved.
+  bool has_exception() const noexcept { return status_ == Status::finished && exception_ != nullptr; }
 
   /// Python's Future.cancel(msg): false if already done. Tasks override it.
   virtual bool cancel(const std::string& msg);

@@ -1,0 +1,194 @@
+// gather(): run awaitables concurrently and collect their results in order.
+//
+//   auto [a, b] = co_await asyncio::gather(fetch(1), fetch(2));          // std::tuple
+//   std::vector<int> all = co_await asyncio::gather(std::move(coros));   // a range of awaitables
+//   auto outcomes = co_await asyncio::gather(asyncio::return_exceptions, f(), g());
+//
+// Coroutines are wrapped in tasks at once, so they start running before gather is awaited, as in
+// Python. The first exception propagates to the awaiter at once (the other children keep running)
+// unless `return_exceptions` is passed first, in which case each child gives an Outcome<T>.
+// Cancelling the gather (or the task awaiting it) cancels every child. A void child gives
+// std::monostate.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <tuple>
+#include <vector>
+
+#include "asyncio/detail/awaitables.hpp"
+#include "asyncio/outcome.hpp"
+
+namespace asyncio {
+
+/// Tag: pass as gather's first argument to get an Outcome per child instead of the first error.
+struct ReturnExceptions {
+  explicit ReturnExceptions() = default;
+};
+inline constexpr ReturnExceptions return_exceptions{};
+
+namespace detail {
+
+/// The future gather() returns. It counts children through internal callbacks; its own cancel()
+/// cancels the children (Python's _GatheringFuture).
+template <class Result>
+class GatherState final : public FutureState<Result> {
+ public:
+  GatherState(EventLoop* loop, std::vector<Ref<FutureStateBase>> children, bool return_exceptions,
+              std::function<Result()> collect)
+      : FutureState<Result>(loop),
+        children_(std::move(children)),
+        collect_(std::move(collect)),
+        return_exceptions_(return_exceptions) {}
+  ~GatherState() override {
+    for (auto& c : children_) c->remove_callback(&on_child_done, this);
+  }
+
+  /// Registers with the children; a child that is already done counts at once.
+  void attach() {
+    if (children_.empty()) {
+      this->set_result(collect_());
+      return;
+    }
+    for (auto& c : children_) {
+      if (c->done())
+        on_child_done(this, *c);
+      else
+        c->add_callback(DoneCallback{&on_child_done, this});
+    }
+  }
+
+  bool cancel(const std::string& msg) override {
+    if (this->done()) return false;
+    bool any = false;
+    for (auto& c : children_)
+      if (c->cancel(msg)) any = true;
+    if (any) cancel_requested_ = true;
+    return any;
+  }
+
+ private:
+  static void on_child_done(void* self, FutureStateBase& child) {
+    auto* g = static_cast<GatherState*>(self);
+    ++g->finished_;
+    if (g->done()) {
+      if (!child.cancelled()) child.exception();  // consumed: nobody else will report it
+      return;
+    }
+    if (!g->return_exceptions_) {
+      if (child.cancelled()) {
+        g->set_exception(std::make_exception_ptr(CancelledError(child.cancel_message())));
+        return;
+      }
+      if (auto e = child.exception()) {
+        g->set_exception(e);
+        return;
+      }
+    }
+    if (g->finished_ < g->children_.size()) return;
+    if (g->cancel_requested_) {
+      g->mark_cancelled(child.cancel_message());
+      return;
+    }
+    try {
+      g->set_result(g->collect_());
+    } catch (...) {
+      g->set_exception(std::current_exception());
+    }
+  }
+
+  std::vector<Ref<FutureStateBase>> children_;
+  std::function<Result()> collect_;
+  std::size_t finished_ = 0;
+  bool return_exceptions_;
+  bool cancel_requested_ = false;
+};
+
+template <class Result>
+Future<Result> start_gather(std::vector<Ref<FutureStateBase>> children, bool return_exceptions,
+                            std::function<Result()> collect) {
+  EventLoop& loop = get_running_loop();
+  auto* state = new GatherState<Result>(&loop, std::move(children), return_exceptions, std::move(collect));
+  Ref<FutureState<Result>> ref = Ref<FutureState<Result>>::adopt(state);
+  state->attach();
+  return Future<Result>(std::move(ref));
+}
+
+template <class T>
+Outcome<Stored<T>> take_outcome(const Future<T>& f) {
+  if (f.cancelled()) return Outcome<Stored<T>>(std::make_exception_ptr(CancelledError(f.state()->cancel_message())));
+  if (auto e = f.state()->exception()) return Outcome<Stored<T>>(e);
+  return Outcome<Stored<T>>(take_stored(f));
+}
+
+}  // namespace detail
+
+/// Runs the awaitables concurrently; the result is a std::tuple of their results, in order.
+template <class... A>
+  requires(sizeof...(A) > 0)
+Future<std::tuple<detail::Stored<detail::value_of<A>>...>> gather(A&&... aws) {
+  using Result = std::tuple<detail::Stored<detail::value_of<A>>...>;
+  // Braced initialisation runs left to right, so the children start in argument order.
+  std::tuple<Future<detail::value_of<A>>...> futures{detail::as_future(std::forward<A>(aws))...};
+  std::vector<detail::Ref<detail::FutureStateBase>> children;
+  std::apply([&](auto&... f) { (children.emplace_back(f.state()), ...); }, futures);
+  return detail::start_gather<Result>(std::move(children), false, [futures]() {
+    return std::apply([](auto&... f) { return Result(detail::take_stored(f)...); }, futures);
+  });
+}
+
+/// As above, but every child gives an Outcome (value or exception) and nothing is raised.
+template <class... A>
+  requires(sizeof...(A) > 0)
+Future<std::tuple<Outcome<detail::Stored<detail::value_of<A>>>...>> gather(ReturnExceptions, A&&... aws) {
+  using Result = std::tuple<Outcome<detail::Stored<detail::value_of<A>>>...>;
+  // Braced initialisation runs left to right, so the children start in argument order.
+  std::tuple<Future<detail::value_of<A>>...> futures{detail::as_future(std::forward<A>(aws))...};
+  std::vector<detail::Ref<detail::FutureStateBase>> children;
+  std::apply([&](auto&... f) { (children.emplace_back(f.state()), ...); }, futures);
+  return detail::start_gather<Result>(std::move(children), true, [futures]() {
+    return std::apply([](auto&... f) { return Result(detail::take_outcome(f)...); }, futures);
+  });
+}
+
+/// Gathers a range (a std::vector) of same-typed awaitables into a std::vector of results.
+template <class A>
+Future<std::vector<detail::Stored<detail::value_of<A>>>> gather(std::vector<A> aws) {
+  using T = detail::value_of<A>;
+  using Result = std::vector<detail::Stored<T>>;
+  auto futures = std::make_shared<std::vector<Future<T>>>();
+  futures->reserve(aws.size());
+  std::vector<detail::Ref<detail::FutureStateBase>> children;
+  for (auto& a : aws) {
+    futures->push_back(detail::as_future(std::move(a)));
+    children.emplace_back(futures->back().state());
+  }
+  return detail::start_gather<Result>(std::move(children), false, [futures]() {
+    Result out;
+    out.reserve(futures->size());
+    for (auto& f : *futures) out.push_back(detail::take_stored(f));
+    return out;
+  });
+}
+
+/// Range form with return_exceptions: a std::vector of Outcomes.
+template <class A>
+Future<std::vector<Outcome<detail::Stored<detail::value_of<A>>>>> gather(ReturnExceptions, std::vector<A> aws) {
+  using T = detail::value_of<A>;
+  using Result = std::vector<Outcome<detail::Stored<T>>>;
+  auto futures = std::make_shared<std::vector<Future<T>>>();
+  futures->reserve(aws.size());
+  std::vector<detail::Ref<detail::FutureStateBase>> children;
+  for (auto& a : aws) {
+    futures->push_back(detail::as_future(std::move(a)));
+    children.emplace_back(futures->back().state());
+  }
+  return detail::start_gather<Result>(std::move(children), true, [futures]() {
+    Result out;
+    out.reserve(futures->size());
+    for (auto& f : *futures) out.push_back(detail::take_outcome(f));
+    return out;
+  });
+}
+
+}  // namespace asyncio

@@ -1,0 +1,50 @@
+// Outcome<T>: a value or the exception that replaced it. What gather(return_exceptions, ...)
+// returns for each child, where Python would return the exception object in the result list.
+#pragma once
+
+#include <exception>
+#include <utility>
+#include <variant>
+
+#include "asyncio/errors.hpp"
+
+namespace asyncio {
+
+/// Either a T or an exception.
+///   for (auto& o : results) if (o.has_value()) use(o.value()); else log(o.exception());
+template <class T>
+class Outcome {
+ public:
+  Outcome(T value) : v_(std::in_place_index<0>, std::move(value)) {}
+  Outcome(std::exception_ptr e) : v_(std::in_place_index<1>, std::move(e)) {}
+
+  bool has_value() const noexcept { return v_.index() == 0; }
+  bool has_exception() const noexcept { return v_.index() == 1; }
+  /// The value, or rethrows the exception.
+  T& value() & {
+    if (v_.index() == 1) std::rethrow_exception(std::get<1>(v_));
+    return std::get<0>(v_);
+  }
+  const T& value() const& {
+    if (v_.index() == 1) std::rethrow_exception(std::get<1>(v_));
+    return std::get<0>(v_);
+  }
+  /// The exception, or null.
+  std::exception_ptr exception() const noexcept { return v_.index() == 1 ? std::get<1>(v_) : nullptr; }
+  /// True if the exception is a CancelledError.
+  bool cancelled() const noexcept {
+    if (v_.index() != 1) return false;
+    try {
+      std::rethrow_exception(std::get<1>(v_));
+    } catch (const CancelledError&) {
+      return true;
+    } catch (...) {
+      return false;
+    }
+  }
+
+ private:
+  std::variant<T, std::exception_ptr> v_;
+};
+
+}  // namespace asyncio

@@ -1,0 +1,88 @@
+// TaskGroup: structured concurrency (Python 3.11's `async with asyncio.TaskGroup() as tg:`).
+//
+// The C++ shape is a block that receives the group; task_group() returns only when every task
+// started in the group has finished, so no child can outlive it:
+//
+//   co_await asyncio::task_group([&](asyncio::TaskGroup& tg) -> asyncio::Coro<void> {
+//     auto a = tg.create_task(fetch("a"));
+//     auto b = tg.create_task(fetch("b"));
+//     co_return;                       // the group still waits for a and b
+//   });
+//
+// The first child that fails cancels the others and the block itself; when all are finished,
+// every failure is raised together as an asyncio::ExceptionGroup. Cancelling the task running the
+// group cancels the children too, waits for them, then raises CancelledError.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "asyncio/detail/awaitables.hpp"
+
+namespace asyncio {
+
+class TaskGroup {
+ public:
+  /// Starts `coro` as a task of the group (RuntimeError once the group is finished or aborting).
+  template <class T>
+  Task<T> create_task(Coro<T> coro, std::string name = {}, SourceLocation where = SourceLocation::current()) {
+    check_open();
+    Task<T> task = loop_->create_task(std::move(coro), std::move(name), where);
+    adopt(task);
+    return task;
+  }
+
+  /// Number of children still running.
+  std::size_t size() const noexcept { return tasks_.size(); }
+
+  // Used by task_group(): the group is created and entered by it, and exits through it.
+  TaskGroup();
+  ~TaskGroup();
+  TaskGroup(const TaskGroup&) = delete;
+  TaskGroup& operator=(const TaskGroup&) = delete;
+  /// Waits for the children after the block ended with `error` (or null); throws the outcome.
+  Coro<void> exit(std::exception_ptr error);
+
+ private:
+  void check_open() const;
+  void adopt(AnyTask task);
+  void abort();
+  static void on_task_done(void* self, detail::FutureStateBase& f);
+
+  EventLoop* loop_;
+  AnyTask parent_;
+  std::unordered_map<detail::FutureStateBase*, AnyTask> tasks_;
+  std::vector<std::exception_ptr> errors_;
+  Future<void> on_completed_;
+  bool exiting_ = false;
+  bool finished_ = false;
+  bool aborting_ = false;
+  bool parent_cancel_requested_ = false;
+};
+
+/// Runs `body(tg)` and then waits for every task it started in `tg`. Returns the body's result.
+template <class F>
+Coro<detail::value_of<std::invoke_result_t<F&, TaskGroup&>>> task_group(F body) {
+  using T = detail::value_of<std::invoke_result_t<F&, TaskGroup&>>;
+  TaskGroup tg;
+  std::exception_ptr error;
+  std::optional<detail::Stored<T>> result;
+  try {
+    if constexpr (std::is_void_v<T>) {
+      co_await body(tg);
+      result.emplace();
+    } else {
+      result.emplace(co_await body(tg));
+    }
+  } catch (...) {
+    error = std::current_exception();
+  }
+  co_await tg.exit(error);
+  // As with `async with`, an exception the group did not replace propagates unchanged.
+  if (error) std::rethrow_exception(error);
+  if constexpr (!std::is_void_v<T>) co_return std::move(*result);
+}
+
+}  // namespace asyncio

@@ -1,0 +1,105 @@
+#include "asyncio/task_group.hpp"
+
+namespace asyncio {
+
+namespace {
+bool is_cancelled_error(const std::exception_ptr& e) {
+  if (!e) return false;
+  try {
+    std::rethrow_exception(e);
+  } catch (const CancelledError&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+}  // namespace
+
+TaskGroup::TaskGroup() : loop_(&get_running_loop()), parent_(current_task()) {
+  if (!parent_) throw RuntimeError("TaskGroup must be used inside a task");
+}
+
+TaskGroup::~TaskGroup() {
+  // Only reached with children left if the enclosing frame was destroyed without finishing the
+  // group (its loop closed): detach, and make sure the children do not run on unsupervised.
+  for (auto& [state, task] : tasks_) {
+    state->remove_callback(&on_task_done, this);
+    task.cancel();
+  }
+}
+
+void TaskGroup::check_open() const {
+  if (finished_ || (exiting_ && tasks_.empty())) throw RuntimeError("TaskGroup is finished");
+  if (aborting_) throw RuntimeError("TaskGroup is shutting down");
+}
+
+void TaskGroup::adopt(AnyTask task) {
+  if (task.done()) {
+    on_task_done(this, *task.state());
+    return;
+  }
+  detail::FutureStateBase* state = task.state();
+  tasks_.emplace(state, std::move(task));
+  state->add_callback(detail::DoneCallback{&on_task_done, this});
+}
+
+void TaskGroup::abort() {
+  aborting_ = true;
+  for (auto& [state, task] : tasks_)
+    if (!task.done()) task.cancel();
+}
+
+void TaskGroup::on_task_done(void* self, detail::FutureStateBase& f) {
+  auto* g = static_cast<TaskGroup*>(self);
+  g->tasks_.erase(&f);
+  if (g->on_completed_ && g->tasks_.empty() && !g->on_completed_.done()) g->on_completed_.set_result();
+  if (f.cancelled()) return;
+  std::exception_ptr e = f.exception();
+  if (!e) return;
+  g->errors_.push_back(e);
+  if (g->parent_.done()) {
+    g->loop_->call_exception_handler({"Task in a TaskGroup failed after the group's task finished", e, f.describe(), {}});
+    return;
+  }
+  if (!g->aborting_ && !g->parent_cancel_requested_) {
+    // Stop whatever the block is doing now: cancel the siblings and the task running the block.
+    g->abort();
+    g->parent_cancel_requested_ = true;
+    g->parent_.cancel();
+  }
+}
+
+Coro<void> TaskGroup::exit(std::exception_ptr error) {
+  exiting_ = true;
+  bool block_cancelled = is_cancelled_error(error);
+  std::exception_ptr propagate_cancel = block_cancelled ? error : nullptr;
+  if (parent_cancel_requested_ && parent_.uncancel() == 0) propagate_cancel = nullptr;
+  if (error && !aborting_) abort();
+
+  while (!tasks_.empty()) {
+    on_completed_ = loop_->create_future<void>();
+    std::exception_ptr cancelled;
+    try {
+      co_await on_completed_;
+    } catch (const CancelledError&) {
+      cancelled = std::current_exception();
+    }
+    // Cancelled while waiting for the children: cancel them, keep waiting, then re-raise.
+    if (cancelled && !aborting_) {
+      propagate_cancel = cancelled;
+      abort();
+    }
+    on_completed_ = Future<void>();
+  }
+  finished_ = true;
+
+  if (propagate_cancel && errors_.empty()) std::rethrow_exception(propagate_cancel);
+  if (error && !block_cancelled) errors_.push_back(error);
+  if (!errors_.empty()) {
+    auto errors = std::move(errors_);
+    errors_.clear();
+    throw ExceptionGroup("unhandled errors in a TaskGroup", std::move(errors));
+  }
+}
+
+}  // namespace asyncio
