@@ -24,9 +24,20 @@ void drop_user_callback(void* arg) noexcept { delete static_cast<UserCallback*>(
 
 FutureStateBase::~FutureStateBase() {
   if (log_exception_) report_unretrieved("Future exception was never retrieved", {}, {});
-  if (has_first_ && first_.drop) first_.drop(first_.arg);
-  for (auto& cb : more_)
-    if (cb.drop) cb.drop(cb.arg);
+  if (extras_)
+    for (auto& cb : extras_->more)
+      if (cb.drop) cb.drop(cb.arg);
+}
+
+FutureStateBase::Extras& FutureStateBase::extras() {
+  if (!extras_) extras_ = std::make_unique<Extras>();
+  return *extras_;
+}
+
+void FutureStateBase::set_name(std::string name) {
+  Extras& e = extras();
+  e.name = std::move(name);
+  e.has_name = true;
 }
 
 void FutureStateBase::report_unretrieved(const char* what, const std::string& name,
@@ -82,35 +93,38 @@ void FutureStateBase::check_result(const char* pending_message) {
 
 const std::string& FutureStateBase::cancel_message() const noexcept {
   static const std::string empty;
-  return cancel_message_ ? *cancel_message_ : empty;
+  return extras_ ? extras_->cancel_message : empty;
 }
 
 void FutureStateBase::set_cancel_message(const std::string& msg) {
-  if (msg.empty() && !cancel_message_) return;
-  cancel_message_ = std::make_unique<std::string>(msg);
+  if (msg.empty() && !extras_) return;
+  extras().cancel_message = msg;
 }
 
 void FutureStateBase::add_callback(DoneCallback cb) {
-  if (!has_first_) {
-    first_ = cb;
-    has_first_ = true;
-  } else {
-    more_.push_back(cb);
+  // The inline slot takes plain callbacks only, and only while it keeps registration order.
+  bool plain = cb.drop == nullptr && cb.id == 0;
+  if (plain && !first_fn_ && (!extras_ || extras_->more.empty())) {
+    first_fn_ = cb.fn;
+    first_arg_ = cb.arg;
+    return;
   }
+  extras().more.push_back(cb);
 }
 
 std::size_t FutureStateBase::remove_callback(void (*fn)(void*, FutureStateBase&), void* arg) noexcept {
   std::size_t removed = 0;
-  auto matches = [&](const DoneCallback& cb) { return cb.fn == fn && cb.arg == arg; };
-  if (has_first_ && matches(first_)) {
-    if (first_.drop) first_.drop(first_.arg);
-    has_first_ = false;
+  if (first_fn_ == fn && first_arg_ == arg) {
+    first_fn_ = nullptr;
+    first_arg_ = nullptr;
     ++removed;
   }
-  for (auto it = more_.begin(); it != more_.end();) {
-    if (matches(*it)) {
+  if (!extras_) return removed;
+  auto& more = extras_->more;
+  for (auto it = more.begin(); it != more.end();) {
+    if (it->fn == fn && it->arg == arg) {
       if (it->drop) it->drop(it->arg);
-      it = more_.erase(it);
+      it = more.erase(it);
       ++removed;
     } else {
       ++it;
@@ -120,9 +134,8 @@ std::size_t FutureStateBase::remove_callback(void (*fn)(void*, FutureStateBase&)
 }
 
 std::size_t FutureStateBase::remove_callback_id(std::uint64_t id) noexcept {
-  if (id == 0) return 0;
-  if (has_first_ && first_.id == id) return remove_callback(first_.fn, first_.arg);
-  for (auto& cb : more_)
+  if (id == 0 || !extras_) return 0;
+  for (auto& cb : extras_->more)
     if (cb.id == id) return remove_callback(cb.fn, cb.arg);
   return 0;
 }
@@ -150,12 +163,14 @@ void FutureStateBase::finish(Status status) {
 }
 
 void FutureStateBase::fire_callbacks() noexcept {
-  if (!has_first_) return;
+  bool any_more = extras_ && !extras_->more.empty();
+  if (!first_fn_ && !any_more) return;
   add_ref();  // a callback may drop the last outside reference
-  DoneCallback first = first_;
-  has_first_ = false;
+  DoneCallback first{first_fn_, first_arg_};
+  first_fn_ = nullptr;
+  first_arg_ = nullptr;
   std::vector<DoneCallback> more;
-  more.swap(more_);
+  if (any_more) more.swap(extras_->more);
   auto fire = [&](DoneCallback& cb) {
     try {
       cb.fn(cb.arg, *this);
@@ -163,7 +178,7 @@ void FutureStateBase::fire_callbacks() noexcept {
       loop_->call_exception_handler({"Exception in future done callback", std::current_exception(), describe(), {}});
     }
   };
-  fire(first);
+  if (first.fn) fire(first);
   for (auto& cb : more) fire(cb);
   release();
 }

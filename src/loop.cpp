@@ -48,11 +48,16 @@ void expire_timer_handle(detail::TimerNode* node) {
 
 void detail::HandleState::run() {
   if (!cancelled_) {
+    running_ = true;
     try {
       fn_();
     } catch (...) {
       loop_->call_exception_handler({"Exception in callback", std::current_exception(), {}, {}});
     }
+    running_ = false;
+    // Cancelled by its own callback (a reader calling remove_reader, a callback cancelling its
+    // handle): cancel() left the closure alive while it ran; release its captures now.
+    if (cancelled_) fn_ = nullptr;
   }
   release();
 }
@@ -60,7 +65,9 @@ void detail::HandleState::run() {
 void detail::HandleState::cancel() noexcept {
   if (cancelled_) return;
   cancelled_ = true;
-  fn_ = nullptr;
+  // Destroying the closure while it executes would free the captures it is still using; run()
+  // releases it when the call returns instead.
+  if (!running_) fn_ = nullptr;
   if (timer.scheduled()) {
     loop_->remove_timer(&timer);
     release();  // the heap's reference
@@ -226,10 +233,14 @@ void EventLoop::run_ready_item_debug(detail::Runnable* r) {
   }
 }
 
-void EventLoop::run_forever() {
+void EventLoop::check_can_run() const {
   if (closed_) throw RuntimeError("Event loop is closed");
   if (running_) throw RuntimeError("This event loop is already running");
   if (t_running_loop) throw RuntimeError("Cannot run the event loop while another loop is running");
+}
+
+void EventLoop::run_forever() {
+  check_can_run();
   running_ = true;
   t_running_loop = this;
   struct Reset {
@@ -240,7 +251,12 @@ void EventLoop::run_forever() {
       t_running_loop = nullptr;
     }
   } reset{this};
-  while (!stopping_) run_once();
+  // At least one iteration: a stop() requested before run_forever() lets the loop run what is
+  // already ready once and then return, as Python's loop does (a `while (!stopping_)` loop
+  // returned at once without running anything).
+  do {
+    run_once();
+  } while (!stopping_);
 }
 
 // ---- closing -------------------------------------------------------------------------------------

@@ -47,16 +47,12 @@ TaskCore& require_current_task(const char* what) {
   return *t_current_task;
 }
 
-TaskCore::TaskCore(FutureStateBase* future, std::coroutine_handle<> top, CoroPromiseBase* top_promise,
-                   std::string name, SourceLocation created) noexcept
+TaskCore::TaskCore(FutureStateBase* future, std::coroutine_handle<> top, SourceLocation created) noexcept
     : top_(top),
       future_(future),
-      top_promise_(top_promise),
-      resume_point_(top),
-      created_(created),
-      id_(g_task_counter.fetch_add(1, std::memory_order_relaxed) + 1) {
-  if (!name.empty()) name_ = std::make_unique<std::string>(std::move(name));
-}
+      created_file_(created.file),
+      id_(g_task_counter.fetch_add(1, std::memory_order_relaxed) + 1),
+      created_line_(created.line) {}
 
 void TaskCore::start() {
   loop()->link_task(this);
@@ -69,7 +65,7 @@ bool TaskCore::cancel(const std::string& msg) {
   if (future_->done()) return false;
   ++num_cancels_requested_;
   future_->set_cancel_message(msg);
-  if (waiter_ && waiter_->cancel_wait(msg)) return true;
+  if (!scheduled_ && waiter_ && waiter_->cancel_wait(msg)) return true;
   must_cancel_ = true;
   return true;
 }
@@ -81,23 +77,24 @@ std::uint32_t TaskCore::uncancel() noexcept {
 }
 
 std::string TaskCore::get_name() const {
-  return name_ ? *name_ : "Task-" + std::to_string(id_);
+  if (const std::string* name = future_->name()) return *name;
+  return "Task-" + std::to_string(id_);
 }
 
-void TaskCore::set_name(std::string name) { name_ = std::make_unique<std::string>(std::move(name)); }
+void TaskCore::set_name(std::string name) { future_->set_name(std::move(name)); }
 
 SourceLocation TaskCore::resume_location() const noexcept {
-  return (started_ && innermost_) ? innermost_->where : created_;
+  return (started_ && innermost_) ? innermost_->where : created_at();
 }
 
 std::string TaskCore::describe() const {
   std::string text = "Task '" + get_name() + "'";
-  if (top_promise()) {
+  if (CoroPromiseBase* top = top_promise()) {
     // The top coroutine's function, from the site of its latest await (if it awaited yet).
-    if (started_ && top_promise_->where.function_name() && *top_promise_->where.function_name())
-      text += " coro=" + short_function_name(top_promise_->where.function_name()) + "()";
+    if (started_ && top->where.function_name() && *top->where.function_name())
+      text += " coro=" + short_function_name(top->where.function_name()) + "()";
   }
-  text += " created at " + location_string(created_);
+  text += " created at " + location_string(created_at());
   if (started_ && innermost_) text += ", resumed at " + location_string(innermost_->where);
   return text;
 }
@@ -130,8 +127,8 @@ void TaskCore::step() {
   started_ = true;
   TaskCore* previous = t_current_task;
   t_current_task = this;
-  std::coroutine_handle<> h = resume_point_;
-  resume_point_ = {};
+  Suspension* parked = std::exchange(waiter_, nullptr);
+  std::coroutine_handle<> h = parked ? parked->resume_ : top_;
   h.resume();
   t_current_task = previous;
 
@@ -142,7 +139,8 @@ void TaskCore::step() {
     return;
   }
   innermost_ = t_last_await;
-  if (must_cancel_ && waiter_ && waiter_->cancel_wait(future_->cancel_message())) must_cancel_ = false;
+  if (must_cancel_ && !scheduled_ && waiter_ && waiter_->cancel_wait(future_->cancel_message()))
+    must_cancel_ = false;
 }
 
 void TaskCore::finish_from_top() {
@@ -189,7 +187,7 @@ void TaskCore::finish_bookkeeping() noexcept {
 
 void TaskCore::destroy_pending() noexcept {
   future_->add_ref();
-  ExceptionContext ctx{"Task was destroyed but it is pending!", nullptr, get_name(), location_string(created_)};
+  ExceptionContext ctx{"Task was destroyed but it is pending!", nullptr, get_name(), location_string(created_at())};
   loop()->call_exception_handler(ctx);
   destroy_coro();
   finish_bookkeeping();

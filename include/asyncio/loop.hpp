@@ -44,7 +44,8 @@ class TaskCore;
 class HandleState;
 
 /// Link in the loop's list of unfinished tasks. close() destroys what is still linked.
-class TaskLink {
+/// (A Runnable too, so that a task carries a single vtable pointer.)
+class TaskLink : public Runnable {
  public:
   TaskLink* prev_link = nullptr;
   TaskLink* next_link = nullptr;
@@ -118,7 +119,9 @@ struct LoopOptions {
   /// to the next timer. A one-hour timeout then finishes in microseconds. For tests.
   bool virtual_time = false;
   /// The readiness backend; null picks make_poller().
-  std::shared_ptr<Poller> poller;
+  /// (The explicit `{}` keeps `LoopOptions{.virtual_time = true}` free of g++'s
+  /// -Wmissing-field-initializers, which fires for members without a default initializer.)
+  std::shared_ptr<Poller> poller{};
 };
 
 class EventLoop {
@@ -224,6 +227,8 @@ class EventLoop {
   };
 
   TimerHandle call_at_ns(std::int64_t when, std::function<void()> fn);
+  /// Throws RuntimeError if the loop is closed or running, or another loop runs on this thread.
+  void check_can_run() const;
   void run_once();
   std::int64_t poll_timeout_ns();
   void dispatch_io(std::int64_t timeout);

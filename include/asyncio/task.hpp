@@ -31,18 +31,24 @@ class TaskState final : public FutureState<T>, public TaskCore {
  public:
   using Handle = std::coroutine_handle<CoroPromise<T>>;
   TaskState(EventLoop* loop, Handle h, std::string name, SourceLocation created)
-      : FutureState<T>(loop), TaskCore(this, h, &h.promise(), std::move(name), created), typed_(h) {}
+      : FutureState<T>(loop), TaskCore(this, h, created) {
+    if (!name.empty()) FutureStateBase::set_name(std::move(name));
+  }
+  // Tasks come and go by the million: recycle their memory like coroutine frames.
+  static void* operator new(std::size_t size) { return allocate_frame(size); }
+  static void operator delete(void* p, std::size_t size) noexcept { free_frame(p, size); }
   ~TaskState() override {
     if (this->log_exception_)
       this->report_unretrieved("Task exception was never retrieved", get_name(), location_string(created_at()));
     destroy_coro();
   }
   bool cancel(const std::string& msg) override { return TaskCore::cancel(msg); }
+  CoroPromiseBase* top_promise() const noexcept override { return top_ ? &typed().promise() : nullptr; }
   std::string describe() const override { return TaskCore::describe(); }
 
  private:
   void complete_from_coro() override {
-    auto& promise = typed_.promise();
+    auto& promise = typed().promise();
     if (auto e = promise.exception()) {
       destroy_coro();
       complete_with_exception(e);
@@ -55,8 +61,8 @@ class TaskState final : public FutureState<T>, public TaskCore {
       this->set_result(std::move(value));
     }
   }
-  std::exception_ptr top_exception() const noexcept override { return typed_.promise().exception(); }
-  Handle typed_;
+  std::exception_ptr top_exception() const noexcept override { return typed().promise().exception(); }
+  Handle typed() const noexcept { return Handle::from_address(top_.address()); }
 };
 
 }  // namespace detail
@@ -167,6 +173,9 @@ T EventLoop::run_until_complete(Future<T> future) {
 
 template <class T>
 T EventLoop::run_until_complete(Coro<T> coro) {
+  // Check before wrapping (as Python does): on a running loop the task would otherwise be left
+  // behind and run there, although the call failed.
+  check_can_run();
   return run_until_complete(Future<T>(create_task(std::move(coro))));
 }
 

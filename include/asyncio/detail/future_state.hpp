@@ -65,6 +65,9 @@ class FutureStateBase {
   void take_for_await() { check_result(); }
   const std::string& cancel_message() const noexcept;
   void set_cancel_message(const std::string& msg);
+  /// A name set for diagnostics (tasks keep theirs here), or null.
+  const std::string* name() const noexcept { return extras_ && extras_->has_name ? &extras_->name : nullptr; }
+  void set_name(std::string name);
 
   void add_callback(DoneCallback cb);
   /// Removes callbacks matching (fn, arg); returns how many.
@@ -84,18 +87,30 @@ class FutureStateBase {
   void report_unretrieved(const char* what, const std::string& name, const std::string& location) noexcept;
 
   std::exception_ptr exception_;
-  bool log_exception_ = false;  // an exception is stored and nobody asked for it yet
 
  private:
   void fire_callbacks() noexcept;
 
+  // Rarely used parts live in one block allocated on first use, which keeps the common future
+  // (and every task) small: a million sleeping tasks is a million of these.
+  struct Extras {
+    std::string cancel_message;
+    std::string name;
+    std::vector<DoneCallback> more;  // callbacks beyond the first, in registration order
+    bool has_name = false;
+  };
+  Extras& extras();
+
   EventLoop* loop_;
-  std::unique_ptr<std::string> cancel_message_;
-  DoneCallback first_{};                  // the common case: one waiter, no allocation
-  std::vector<DoneCallback> more_;
+  std::unique_ptr<Extras> extras_;
+  // The common case, one internal waiter, needs no allocation.
+  void (*first_fn_)(void*, FutureStateBase&) = nullptr;
+  void* first_arg_ = nullptr;
   std::uint32_t refs_ = 1;
   Status status_ = Status::pending;
-  bool has_first_ = false;
+
+ protected:
+  bool log_exception_ = false;  // an exception is stored and nobody asked for it yet
 };
 
 template <class T>

@@ -47,6 +47,7 @@ class HandleState final : public Runnable {
   EventLoop* loop_;
   std::uint32_t refs_ = 1;
   bool cancelled_ = false;
+  bool running_ = false;  // fn_ is executing: cancel() must not destroy it under its own feet
 };
 
 }  // namespace asyncio::detail

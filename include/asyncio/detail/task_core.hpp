@@ -33,22 +33,24 @@ class Suspension {
 
  protected:
   ~Suspension() = default;
+
+ private:
+  friend class TaskCore;
+  std::coroutine_handle<> resume_;  // the suspended coroutine (kept here, in the frame)
 };
 
-class TaskCore : public Runnable, public TaskLink {
+class TaskCore : public TaskLink {
  public:
-  TaskCore(FutureStateBase* future, std::coroutine_handle<> top, CoroPromiseBase* top_promise,
-           std::string name, SourceLocation created) noexcept;
+  TaskCore(FutureStateBase* future, std::coroutine_handle<> top, SourceLocation created) noexcept;
 
   // ---- the protocol awaiters use ----
   /// The awaiter `s` suspends the coroutine `h`; the task waits until someone calls wake().
   void park(Suspension* s, std::coroutine_handle<> h) noexcept {
+    s->resume_ = h;
     waiter_ = s;
-    resume_point_ = h;
   }
   /// Schedules the task's next step (idempotent while scheduled).
   void wake() {
-    waiter_ = nullptr;
     if (scheduled_) return;
     scheduled_ = true;
     future_->add_ref();  // the ready queue's reference
@@ -72,11 +74,11 @@ class TaskCore : public Runnable, public TaskLink {
   std::string get_name() const;
   void set_name(std::string name);
   std::uint64_t id() const noexcept { return id_; }
-  const SourceLocation& created_at() const noexcept { return created_; }
+  SourceLocation created_at() const noexcept { return SourceLocation{created_file_, "", created_line_}; }
   /// Innermost coroutine's last await site, or the creation site before the first step.
   SourceLocation resume_location() const noexcept;
   /// The promise of the coroutine the task was created with (null once it finished).
-  CoroPromiseBase* top_promise() const noexcept { return top_ ? top_promise_ : nullptr; }
+  virtual CoroPromiseBase* top_promise() const noexcept = 0;
   bool is_running() const noexcept { return t_current_task == this; }
   FutureStateBase* future() const noexcept { return future_; }
   EventLoop* loop() const noexcept { return future_->loop(); }
@@ -96,7 +98,6 @@ class TaskCore : public Runnable, public TaskLink {
   void complete_with_exception(std::exception_ptr e);
 
   std::coroutine_handle<> top_;
-  bool must_cancel_ = false;
 
  private:
   void step();
@@ -105,19 +106,21 @@ class TaskCore : public Runnable, public TaskLink {
   /// The exception the finished top coroutine ended with, if any.
   virtual std::exception_ptr top_exception() const noexcept = 0;
 
+  // Field order keeps the object compact (it is per task: see bench timers).
   FutureStateBase* future_;
-  CoroPromiseBase* top_promise_;
-  std::coroutine_handle<> resume_point_;
-  Suspension* waiter_ = nullptr;
-  std::unique_ptr<std::string> name_;
-  SourceLocation created_;
+  Suspension* waiter_ = nullptr;  // where the task is parked (or was, until its next step)
+  CoroPromiseBase* innermost_ = nullptr;  // valid while parked
+  const char* created_file_;
   std::uint64_t id_;
+  std::uint32_t created_line_;
   std::uint32_t num_cancels_requested_ = 0;
   bool scheduled_ = false;
   bool deliver_cancel_ = false;
   bool started_ = false;
   bool linked_ = false;
-  CoroPromiseBase* innermost_ = nullptr;  // valid while parked
+
+ protected:
+  bool must_cancel_ = false;
 };
 
 /// The current task, or throws RuntimeError (awaiting outside a task cannot be resumed).
