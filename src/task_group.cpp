@@ -22,8 +22,9 @@ TaskGroup::TaskGroup() : loop_(&get_running_loop()), parent_(current_task()) {
 TaskGroup::~TaskGroup() {
   // Only reached with children left if the enclosing frame was destroyed without finishing the
   // group (its loop closed): detach, and make sure the children do not run on unsupervised.
+  *self_ = nullptr;
   for (auto& [state, task] : tasks_) {
-    state->remove_callback(&on_task_done, this);
+    state->remove_callback(&on_task_done_soon, this);
     task.cancel();
   }
 }
@@ -34,13 +35,12 @@ void TaskGroup::check_open() const {
 }
 
 void TaskGroup::adopt(AnyTask task) {
-  if (task.done()) {
-    on_task_done(this, *task.state());
-    return;
-  }
   detail::FutureStateBase* state = task.state();
-  tasks_.emplace(state, std::move(task));
-  state->add_callback(detail::DoneCallback{&on_task_done, this});
+  tasks_.emplace(state, task);
+  if (task.done())
+    on_task_done_soon(this, *state);
+  else
+    state->add_callback(detail::DoneCallback{&on_task_done_soon, this});
 }
 
 void TaskGroup::abort() {
@@ -49,8 +49,18 @@ void TaskGroup::abort() {
     if (!task.done()) task.cancel();
 }
 
-void TaskGroup::on_task_done(void* self, detail::FutureStateBase& f) {
+// As in CPython, the group learns of a finished child through call_soon: children that fail in
+// the same loop iteration all finish (and are all reported) before the group aborts the rest.
+void TaskGroup::on_task_done_soon(void* self, detail::FutureStateBase& f) {
   auto* g = static_cast<TaskGroup*>(self);
+  // The call holds its own reference: the group's map may hold the only other one.
+  g->loop_->call_soon([group = g->self_, state = detail::Ref<detail::FutureStateBase>(&f)] {
+    if (*group) (*group)->on_task_done(*state);
+  });
+}
+
+void TaskGroup::on_task_done(detail::FutureStateBase& f) {
+  TaskGroup* g = this;
   g->tasks_.erase(&f);
   if (g->on_completed_ && g->tasks_.empty() && !g->on_completed_.done()) g->on_completed_.set_result();
   if (f.cancelled()) return;

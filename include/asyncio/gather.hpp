@@ -41,7 +41,12 @@ class GatherState final : public FutureState<Result> {
         collect_(std::move(collect)),
         return_exceptions_(return_exceptions) {}
   ~GatherState() override {
-    for (auto& c : children_) c->remove_callback(&on_child_done, this);
+    // Children still running when the gather goes away: their outcome is the gather's business,
+    // so it must not later be reported as "never retrieved" (CPython's callbacks consume it too).
+    for (auto& c : children_) {
+      c->remove_callback(&on_child_done, this);
+      if (!c->done()) c->add_callback(DoneCallback{&consume_outcome, nullptr});
+    }
   }
 
   /// Registers with the children; a child that is already done counts at once.
@@ -68,6 +73,9 @@ class GatherState final : public FutureState<Result> {
   }
 
  private:
+  static void consume_outcome(void*, FutureStateBase& child) {
+    if (!child.cancelled()) child.exception();
+  }
   static void on_child_done(void* self, FutureStateBase& child) {
     auto* g = static_cast<GatherState*>(self);
     ++g->finished_;

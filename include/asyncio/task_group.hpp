@@ -14,6 +14,7 @@
 // group cancels the children too, waits for them, then raises CancelledError.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -49,12 +50,15 @@ class TaskGroup {
   void check_open() const;
   void adopt(AnyTask task);
   void abort();
-  static void on_task_done(void* self, detail::FutureStateBase& f);
+  static void on_task_done_soon(void* self, detail::FutureStateBase& f);
+  void on_task_done(detail::FutureStateBase& f);
 
   EventLoop* loop_;
   AnyTask parent_;
   std::unordered_map<detail::FutureStateBase*, AnyTask> tasks_;
   std::vector<std::exception_ptr> errors_;
+  // Deferred callbacks reach the group through this; it is cleared when the group dies.
+  std::shared_ptr<TaskGroup*> self_ = std::make_shared<TaskGroup*>(this);
   Future<void> on_completed_;
   bool exiting_ = false;
   bool finished_ = false;

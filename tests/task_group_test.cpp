@@ -1,0 +1,202 @@
+// TaskGroup / task_group(): structured concurrency with Python 3.11+'s semantics.
+#include <asyncio/task_group.hpp>
+#include <gtest/gtest.h>
+
+#include "test_support.hpp"
+
+using namespace testing_support;
+using asyncio::Coro;
+using asyncio::TaskGroup;
+
+namespace {
+
+TEST(TaskGroup, WaitsForEveryChild) {
+  run_v([]() -> Coro<void> {
+    asyncio::Task<int> a, b;
+    co_await asyncio::task_group([&](TaskGroup& tg) -> Coro<void> {
+      a = tg.create_task(after(1.0, 1));
+      b = tg.create_task(after(2.0, 2));
+      co_return;
+    });
+    EXPECT_TRUE(a.done() && b.done());
+    EXPECT_EQ(a.result() + b.result(), 3);
+    EXPECT_DOUBLE_EQ(now(), 2.0);
+  }());
+}
+
+TEST(TaskGroup, ReturnsTheBlocksValue) {
+  EXPECT_EQ(run_v([]() -> Coro<int> {
+              co_return co_await asyncio::task_group([](TaskGroup& tg) -> Coro<int> {
+                tg.create_task(nap(0.5));
+                co_return 11;
+              });
+            }()),
+            11);
+}
+
+TEST(TaskGroup, ChildrenMayStartMoreChildren) {
+  run_v([]() -> Coro<void> {
+    int finished = 0;
+    co_await asyncio::task_group([&](TaskGroup& tg) -> Coro<void> {
+      tg.create_task([](TaskGroup& tg, int& finished) -> Coro<void> {
+        co_await asyncio::sleep(0.5);
+        tg.create_task([](int& finished) -> Coro<void> {
+          co_await asyncio::sleep(1.0);
+          ++finished;
+        }(finished));
+        ++finished;
+      }(tg, finished));
+      co_return;
+    });
+    EXPECT_EQ(finished, 2);
+    EXPECT_DOUBLE_EQ(now(), 1.5);
+  }());
+}
+
+TEST(TaskGroup, FirstFailureCancelsSiblingsAndRaisesExceptionGroup) {
+  run_v([]() -> Coro<void> {
+    asyncio::Task<int> sibling;
+    try {
+      co_await asyncio::task_group([&](TaskGroup& tg) -> Coro<void> {
+        sibling = tg.create_task(after(10.0, 1));
+        tg.create_task(fail_after(1.0, "boom"));
+        co_return;
+      });
+      ADD_FAILURE() << "no ExceptionGroup";
+    } catch (const asyncio::ExceptionGroup& eg) {
+      EXPECT_EQ(eg.exceptions().size(), 1u);
+      EXPECT_EQ(asyncio::describe_exception(eg.exceptions()[0]), "std::runtime_error: boom");
+    }
+    EXPECT_TRUE(sibling.cancelled());
+    EXPECT_DOUBLE_EQ(now(), 1.0);
+  }());
+}
+
+TEST(TaskGroup, FailureCancelsTheBlockItself) {
+  run_v([]() -> Coro<void> {
+    bool block_cancelled = false;
+    try {
+      co_await asyncio::task_group([&](TaskGroup& tg) -> Coro<void> {
+        tg.create_task(fail_after(1.0, "boom"));
+        try {
+          co_await asyncio::sleep(100.0);
+        } catch (const asyncio::CancelledError&) {
+          block_cancelled = true;
+          throw;
+        }
+      });
+    } catch (const asyncio::ExceptionGroup&) {
+    }
+    EXPECT_TRUE(block_cancelled);
+    EXPECT_DOUBLE_EQ(now(), 1.0);
+    EXPECT_EQ(asyncio::current_task().cancelling(), 0u);  // the group withdrew its cancellation
+  }());
+}
+
+TEST(TaskGroup, SeveralFailuresAreReportedTogether) {
+  run_v([]() -> Coro<void> {
+    try {
+      co_await asyncio::task_group([&](TaskGroup& tg) -> Coro<void> {
+        tg.create_task(fail_after(1.0, "a"));
+        tg.create_task(fail_after(1.0, "b"));
+        co_return;
+      });
+    } catch (const asyncio::ExceptionGroup& eg) {
+      EXPECT_EQ(eg.exceptions().size(), 2u);
+    }
+  }());
+}
+
+TEST(TaskGroup, BlockExceptionJoinsTheGroupAndCancelsChildren) {
+  run_v([]() -> Coro<void> {
+    asyncio::Task<int> child;
+    try {
+      co_await asyncio::task_group([&](TaskGroup& tg) -> Coro<void> {
+        child = tg.create_task(after(10.0, 1));
+        co_await asyncio::sleep(0.5);
+        throw std::logic_error("block");
+      });
+    } catch (const asyncio::ExceptionGroup& eg) {
+      EXPECT_EQ(eg.exceptions().size(), 1u);
+      EXPECT_EQ(asyncio::describe_exception(eg.exceptions()[0]), "std::logic_error: block");
+    }
+    EXPECT_TRUE(child.cancelled());
+  }());
+}
+
+TEST(TaskGroup, ExternalCancellationCancelsChildrenAndPropagates) {
+  run_v([]() -> Coro<void> {
+    asyncio::Task<int> child;
+    auto runner = asyncio::create_task([](asyncio::Task<int>& child) -> Coro<void> {
+      co_await asyncio::task_group([&](TaskGroup& tg) -> Coro<void> {
+        child = tg.create_task(after(10.0, 1));
+        co_return;
+      });
+    }(child));
+    co_await asyncio::sleep(1.0);
+    runner.cancel();
+    EXPECT_THROW(co_await runner, asyncio::CancelledError);
+    EXPECT_TRUE(runner.cancelled());
+    EXPECT_TRUE(child.cancelled());
+  }());
+}
+
+TEST(TaskGroup, CancellationDuringTheWaitWaitsForCleanup) {
+  run_v([]() -> Coro<void> {
+    bool cleaned = false;
+    auto runner = asyncio::create_task([](bool& cleaned) -> Coro<void> {
+      co_await asyncio::task_group([&](TaskGroup& tg) -> Coro<void> {
+        tg.create_task([](bool& cleaned) -> Coro<void> {
+          try {
+            co_await forever();
+          } catch (const asyncio::CancelledError&) {
+          }
+          co_await asyncio::sleep(1.0);  // slow cleanup after cancellation
+          cleaned = true;
+        }(cleaned));
+        co_return;
+      });
+    }(cleaned));
+    co_await asyncio::sleep(0.5);
+    runner.cancel();
+    EXPECT_THROW(co_await runner, asyncio::CancelledError);
+    EXPECT_TRUE(cleaned);  // the group did not return before its child finished
+    EXPECT_DOUBLE_EQ(now(), 1.5);
+  }());
+}
+
+TEST(TaskGroup, CreateTaskWhileAbortingIsRuntimeError) {
+  run_v([]() -> Coro<void> {
+    bool refused = false;
+    try {
+      co_await asyncio::task_group([&](TaskGroup& tg) -> Coro<void> {
+        tg.create_task(fail_after(0.5, "x"));
+        try {
+          co_await asyncio::sleep(10.0);
+        } catch (const asyncio::CancelledError&) {
+          try {
+            tg.create_task(nap(0));
+          } catch (const asyncio::RuntimeError&) {
+            refused = true;
+          }
+          throw;
+        }
+      });
+    } catch (const asyncio::ExceptionGroup&) {
+    }
+    EXPECT_TRUE(refused);
+  }());
+}
+
+TEST(TaskGroup, CancelledChildrenAreNotErrors) {
+  run_v([]() -> Coro<void> {
+    co_await asyncio::task_group([&](TaskGroup& tg) -> Coro<void> {
+      auto t = tg.create_task(forever());
+      co_await asyncio::sleep(0.1);
+      t.cancel();
+    });
+    EXPECT_DOUBLE_EQ(now(), 0.1);
+  }());
+}
+
+}  // namespace
