@@ -83,7 +83,6 @@ Coro<void> TaskGroup::exit(std::exception_ptr error) {
   exiting_ = true;
   bool block_cancelled = is_cancelled_error(error);
   std::exception_ptr propagate_cancel = block_cancelled ? error : nullptr;
-  if (parent_cancel_requested_ && parent_.uncancel() == 0) propagate_cancel = nullptr;
   if (error && !aborting_) abort();
 
   while (!tasks_.empty()) {
@@ -103,9 +102,19 @@ Coro<void> TaskGroup::exit(std::exception_ptr error) {
   }
   finished_ = true;
 
+  // Withdraw our own cancellation of the parent only now that no child can fail any more (as
+  // CPython 3.13 does, gh-116720): a child failing late must not leave cancelling() raised.
+  if (parent_cancel_requested_ && parent_.uncancel() == 0) propagate_cancel = nullptr;
+
   if (propagate_cancel && errors_.empty()) std::rethrow_exception(propagate_cancel);
   if (error && !block_cancelled) errors_.push_back(error);
   if (!errors_.empty()) {
+    // Cancelled from outside as well: keep that request pending (uncancel + cancel keeps the
+    // count stable) so the parent still sees it after handling the group's errors.
+    if (parent_.cancelling() > 0) {
+      parent_.uncancel();
+      parent_.cancel();
+    }
     auto errors = std::move(errors_);
     errors_.clear();
     throw ExceptionGroup("unhandled errors in a TaskGroup", std::move(errors));

@@ -199,4 +199,37 @@ TEST(TaskGroup, CancelledChildrenAreNotErrors) {
   }());
 }
 
+TEST(TaskGroup, ChildFailingAfterTheBlockLeavesNoCancellationBehind) {
+  run_v([]() -> Coro<void> {
+    try {
+      co_await asyncio::task_group([](TaskGroup& tg) -> Coro<void> {
+        tg.create_task(fail_after(1.0, "late"));
+        co_return;  // the block is done; the group is waiting when the child fails
+      });
+    } catch (const asyncio::ExceptionGroup&) {
+    }
+    EXPECT_EQ(asyncio::current_task().cancelling(), 0u);
+    co_await asyncio::sleep(1.0);  // and the task really is not cancelled
+  }());
+}
+
+TEST(TaskGroup, ExternalCancelDuringFailureStaysPending) {
+  run_v([]() -> Coro<void> {
+    auto runner = asyncio::create_task([]() -> Coro<void> {
+      try {
+        co_await asyncio::task_group([](TaskGroup& tg) -> Coro<void> {
+          tg.create_task(fail_after(1.0, "x"));
+          co_await forever();
+        });
+      } catch (const asyncio::ExceptionGroup&) {
+      }
+      co_await asyncio::sleep(10.0);  // the outside cancellation is still delivered here
+    }());
+    co_await asyncio::sleep(1.0);  // same instant as the child failure
+    runner.cancel();
+    EXPECT_THROW(co_await runner, asyncio::CancelledError);
+    EXPECT_LT(now(), 2.0);
+  }());
+}
+
 }  // namespace

@@ -1,4 +1,5 @@
 // wait(), wait_for() and as_completed().
+#include <asyncio/gather.hpp>
 #include <asyncio/wait.hpp>
 #include <gtest/gtest.h>
 
@@ -209,6 +210,19 @@ TEST(AsCompleted, TimeoutRaisesForTheRest) {
     EXPECT_DOUBLE_EQ(now(), 1.0);
     tasks[1].cancel();
   }());
+}
+
+TEST(AsCompleted, AwaitablesMayBeAwaitedConcurrently) {
+  auto r = run_v([]() -> Coro<std::tuple<int, int>> {
+    auto range = asyncio::as_completed(spawn_after({0.2, 0.1}));
+    auto it = range.begin();
+    Coro<int> first = *it;
+    ++it;
+    Coro<int> second = *it;
+    co_return co_await asyncio::timeout(5.0, [&]() { return asyncio::gather(std::move(first), std::move(second)); });
+  }());
+  EXPECT_EQ(std::get<0>(r), 1);  // the first awaiter gets the first completion
+  EXPECT_EQ(std::get<1>(r), 0);
 }
 
 }  // namespace

@@ -47,6 +47,27 @@ extern constinit thread_local CoroPromiseBase* t_last_await;
 void* allocate_frame(std::size_t size);
 void free_frame(void* p, std::size_t size) noexcept;
 
+/// Forwards to an awaiter that stays where it is (the temporary in the coroutine frame).
+/// g++ 12 copies whatever await_transform returns; handing it this 8-byte reference instead of the
+/// awaiter keeps one awaiter per co_await in the frame, and awaiters need not be movable.
+template <class A>
+class AwaitRef {
+ public:
+  explicit AwaitRef(A& a) noexcept : a_(&a) {}
+  decltype(auto) await_ready() { return a_->await_ready(); }
+  template <class P>
+  decltype(auto) await_suspend(std::coroutine_handle<P> h) {
+    return a_->await_suspend(h);
+  }
+  decltype(auto) await_resume() { return a_->await_resume(); }
+
+ private:
+  A* a_;
+};
+
+template <class A>
+concept HasMemberCoAwait = requires(A&& a) { std::forward<A>(a).operator co_await(); };
+
 class CoroPromiseBase {
  public:
   /// Who awaits this coroutine; null for the top coroutine of a Task (which then returns to the
@@ -75,14 +96,16 @@ class CoroPromiseBase {
   FinalAwaiter final_suspend() noexcept { return {}; }
 
   template <class A>
-  A&& await_transform(A&& awaitable,
-                      SourceLocation loc = SourceLocation::current()) noexcept {
+  decltype(auto) await_transform(A&& awaitable, SourceLocation loc = SourceLocation::current()) {
     static_assert(LoopAwaitable<A>,
                   "co_await inside an asyncio::Coro takes asyncio awaitables only (Coro, Future, "
                   "Task, sleep, ...); wrap other asynchronous APIs in an asyncio::Future");
     where = loc;
     t_last_await = this;
-    return std::forward<A>(awaitable);
+    if constexpr (HasMemberCoAwait<A>)
+      return std::forward<A>(awaitable).operator co_await();  // a small awaiter by value
+    else
+      return AwaitRef<std::remove_reference_t<A>>(awaitable);
   }
 };
 

@@ -159,7 +159,7 @@ class EventLoop {
   /// Runs until the future, task or coroutine is done; returns its result or throws its exception.
   /// A coroutine is wrapped in a Task first. (Defined in task.hpp.)
   template <class T> T run_until_complete(Future<T> future);
-  template <class T> T run_until_complete(Coro<T> coro);
+  template <class T> T run_until_complete(Coro<T> coro, SourceLocation where = SourceLocation::current());
   /// Asks run_forever to return after the current iteration.
   void stop() noexcept { stopping_ = true; }
   /// Drops pending callbacks and timers, destroys tasks that never finished (reporting each through

@@ -31,13 +31,13 @@ void end_run(const std::shared_ptr<EventLoop>& loop) noexcept;
 }  // namespace detail
 
 template <class T>
-T run(Coro<T> main, RunOptions options = {}) {
+T run(Coro<T> main, RunOptions options = {}, SourceLocation where = SourceLocation::current()) {
   std::shared_ptr<EventLoop> loop = detail::begin_run(options);
   struct End {
     std::shared_ptr<EventLoop>& loop;
     ~End() { detail::end_run(loop); }
   } end{loop};
-  return loop->run_until_complete(std::move(main));
+  return loop->run_until_complete(std::move(main), where);
 }
 
 /// Cancels all pending tasks of `loop` and runs the loop until they are finished, reporting

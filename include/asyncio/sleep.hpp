@@ -19,7 +19,7 @@ namespace asyncio {
 
 namespace detail {
 
-class SleepAwaiter : public Suspension {
+class [[nodiscard("co_await the sleep, or nothing sleeps")]] SleepAwaiter : public Suspension {
  public:
   using is_asyncio_awaitable = void;
   explicit SleepAwaiter(std::int64_t delay_ns) noexcept : delay_(delay_ns) { node_.self = this; }
@@ -63,7 +63,7 @@ class SleepAwaiter : public Suspension {
 };
 
 template <class T>
-class SleepResultAwaiter : public SleepAwaiter {
+class [[nodiscard("co_await the sleep, or nothing sleeps")]] SleepResultAwaiter : public SleepAwaiter {
  public:
   SleepResultAwaiter(std::int64_t delay_ns, T result) : SleepAwaiter(delay_ns), result_(std::move(result)) {}
   T await_resume() {

@@ -172,11 +172,11 @@ T EventLoop::run_until_complete(Future<T> future) {
 }
 
 template <class T>
-T EventLoop::run_until_complete(Coro<T> coro) {
+T EventLoop::run_until_complete(Coro<T> coro, SourceLocation where) {
   // Check before wrapping (as Python does): on a running loop the task would otherwise be left
   // behind and run there, although the call failed.
   check_can_run();
-  return run_until_complete(Future<T>(create_task(std::move(coro))));
+  return run_until_complete(Future<T>(create_task(std::move(coro), {}, where)));
 }
 
 }  // namespace asyncio

@@ -149,8 +149,10 @@ class AsCompletedState {
   static Coro<T> next(std::shared_ptr<AsCompletedState> s) {
     while (s->done_.empty()) {
       if (s->timed_out_) throw TimeoutError();
-      s->wakeup_ = get_running_loop().template create_future<void>();
-      co_await s->wakeup_;
+      // Each concurrent awaiter waits on its own future, woken first come first served.
+      Future<void> wakeup = get_running_loop().template create_future<void>();
+      s->waiters_.push_back(wakeup);
+      co_await wakeup;
     }
     Future<T> f = s->done_.front();
     s->done_.pop_front();
@@ -166,15 +168,23 @@ class AsCompletedState {
   }
   void on_timeout() {
     timed_out_ = true;
-    wake();
+    while (!waiters_.empty()) wake();
   }
+  /// Wakes the oldest waiter still waiting (a cancelled one is skipped).
   void wake() {
-    if (wakeup_ && !wakeup_.done()) wakeup_.set_result();
+    while (!waiters_.empty()) {
+      Future<void> w = waiters_.front();
+      waiters_.pop_front();
+      if (!w.done()) {
+        w.set_result();
+        return;
+      }
+    }
   }
 
   std::vector<Future<T>> todo_;
   std::deque<Future<T>> done_;
-  Future<void> wakeup_;
+  std::deque<Future<void>> waiters_;
   TimerHandle timer_;
   bool timed_out_ = false;
 };

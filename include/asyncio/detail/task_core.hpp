@@ -23,12 +23,8 @@ class TaskCore;
 /// The task whose step is running on this thread, or null.
 extern constinit thread_local TaskCore* t_current_task;
 
-/// An awaiter that parks a task. Lives in the task's coroutine frame.
-///
-/// Awaiters must be move- (or copy-) constructible: g++ 12 copies the object that
-/// Coro's await_transform hands back, although the standard does not ask for it. Such moves
-/// happen before await_suspend, so a move constructor only needs to carry the arguments, never a
-/// registration.
+/// An awaiter that parks a task. Lives in the task's coroutine frame (Coro's await_transform
+/// refers to it in place, so it is never copied or moved while awaited).
 class Suspension {
  public:
   /// Called by Task::cancel while the task is parked here. Abort the wait and wake the task so
