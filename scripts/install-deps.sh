@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the build, tests, examples and benchmarks need from Debian 12's packages.
 # Idempotent: packages already present are skipped, and apt-get runs only when something is missing.
+# Flags: --bench (peers of bench/run_core.sh), --docs (python3-matplotlib for tools/trace_to_png.py).
 set -euo pipefail
 
 PACKAGES=(
@@ -9,9 +10,12 @@ PACKAGES=(
   libbenchmark-dev                                 # micro-benchmarks
   python3 curl ca-certificates                     # interop tests and scripts
 )
-if [[ "${1:-}" == "--bench" ]]; then
-  PACKAGES+=(libboost-dev python3-uvloop)          # peers for bench/run_core.sh
-fi
+for arg in "$@"; do
+  case $arg in
+    --bench) PACKAGES+=(libboost-dev python3-uvloop) ;;   # peers for bench/run_core.sh
+    --docs) PACKAGES+=(python3-matplotlib) ;;             # tools/trace_to_png.py (docs/img timelines)
+  esac
+done
 
 missing=()
 for p in "${PACKAGES[@]}"; do

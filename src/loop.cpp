@@ -5,6 +5,7 @@
 #include <unordered_set>
 
 #include "asyncio/log.hpp"
+#include "introspect.hpp"
 
 namespace asyncio {
 
@@ -89,6 +90,8 @@ EventLoop::EventLoop(LoopOptions options)
       events_(kMaxEventsPerPoll),
       debug_(options.debug || env_debug()),
       virtual_time_(options.virtual_time) {
+  // ASYNCIO_TRACE=path.json, ASYNCIO_WATCHDOG=seconds: trace.hpp, watchdog.hpp (issue 6).
+  if (std::getenv("ASYNCIO_TRACE") || std::getenv("ASYNCIO_WATCHDOG")) detail::Introspect::from_env(*this);
   std::lock_guard lock(live_loops_mutex);
   live_loops().insert(this);
 }
@@ -204,6 +207,9 @@ void EventLoop::run_once() {
   std::int64_t timeout = poll_timeout_ns();
   bool must_poll = timeout != 0 || (has_watched_fds() && run_since_poll_ >= kPollEvery);
   if (must_poll) {
+    // A thread's result due any microsecond (threads.hpp): wait for it awake rather than asleep.
+    if (timeout != 0 && threads_slot_.calls_in_flight != 0 && threads_slot_.spin_until_posted(threadsafe_pending_))
+      timeout = 0;
     dispatch_io(timeout);
     run_since_poll_ = 0;
     if (threadsafe_pending_.load(std::memory_order_acquire)) drain_threadsafe();
@@ -213,23 +219,11 @@ void EventLoop::run_once() {
   // Only what is ready now runs in this iteration; what these items schedule waits for the next.
   std::size_t n = ready_.size();
   run_since_poll_ += static_cast<std::uint32_t>(n);
-  if (debug_) {
-    for (std::size_t i = 0; i < n; ++i) run_ready_item_debug(ready_.pop());
+  if (debug_ || instrumented_) {
+    // Debug mode's slow-step report, tracing, the watchdog (issue 6): src/introspect.cpp.
+    detail::Introspect::run_ready_items(*this, n);
   } else {
     for (std::size_t i = 0; i < n; ++i) ready_.pop()->run();
-  }
-}
-
-void EventLoop::run_ready_item_debug(detail::Runnable* r) {
-  // describe() before run(): the item may be gone afterwards.
-  std::string what = r->describe();
-  auto t0 = std::chrono::steady_clock::now();
-  r->run();
-  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (took >= slow_callback_duration) {
-    char secs[32];
-    std::snprintf(secs, sizeof secs, "%.3f", took);
-    log(LogLevel::warning, "Executing " + what + " took " + secs + " seconds");
   }
 }
 
@@ -266,6 +260,13 @@ void EventLoop::close() {
   if (closed_) return;
   destroy_pending_tasks();
   while (!ready_.empty()) ready_.pop()->discard();
+  // Networking fix (issue 5): transports and servers still open give their descriptors back
+  // (see detail::CloseHook); whatever they schedule meanwhile is dropped like the rest.
+  while (detail::CloseHook* h = close_hooks_) {
+    remove_close_hook(h);
+    h->loop_closing();
+  }
+  while (!ready_.empty()) ready_.pop()->discard();
   // Timers left now belong to call_later handles (task timers went with their frames).
   while (!timers_.empty()) {
     detail::TimerNode* node = timers_.pop();
@@ -283,6 +284,25 @@ void EventLoop::close() {
     closed_ = true;
     threadsafe_.clear();
   }
+}
+
+// Networking fix (issue 5): the close hooks, an intrusive doubly linked list.
+void EventLoop::add_close_hook(detail::CloseHook* h) noexcept {
+  h->prev_hook = nullptr;
+  h->next_hook = close_hooks_;
+  if (close_hooks_) close_hooks_->prev_hook = h;
+  close_hooks_ = h;
+}
+
+void EventLoop::remove_close_hook(detail::CloseHook* h) noexcept {
+  if (h->prev_hook)
+    h->prev_hook->next_hook = h->next_hook;
+  else if (close_hooks_ == h)
+    close_hooks_ = h->next_hook;
+  else
+    return;  // not registered
+  if (h->next_hook) h->next_hook->prev_hook = h->prev_hook;
+  h->prev_hook = h->next_hook = nullptr;
 }
 
 void EventLoop::destroy_pending_tasks() noexcept {

@@ -2,6 +2,8 @@
 
 #include <vector>
 
+#include "asyncio/threads.hpp"
+
 namespace asyncio {
 
 namespace detail {
@@ -28,6 +30,8 @@ void end_run(const std::shared_ptr<EventLoop>& loop) noexcept {
   } catch (...) {
     loop->call_exception_handler({"unhandled exception during asyncio::run() shutdown", std::current_exception(), {}, {}});
   }
+  // Python's Runner.close: loop.run_until_complete(loop.shutdown_default_executor(timeout)).
+  shutdown_default_executor_at_exit(*loop);
   set_event_loop(nullptr);
   try {
     loop->close();

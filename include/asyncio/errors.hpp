@@ -77,3 +77,36 @@ class ExceptionGroup : public Error {
 std::string describe_exception(const std::exception_ptr& e);
 
 }  // namespace asyncio
+
+// ---- streams (asyncio/streams.hpp) ----------------------------------------------------------------
+#include <cstddef>
+#include <optional>
+
+namespace asyncio {
+
+/// The stream ended before a read was satisfied (Python's asyncio.IncompleteReadError).
+/// `partial` holds the bytes read before the end; `expected` the count asked for, or nullopt
+/// when it is unknown (readuntil).
+class IncompleteReadError : public Error {
+ public:
+  IncompleteReadError(std::string partial_bytes, std::optional<std::size_t> expected_bytes)
+      : Error(std::to_string(partial_bytes.size()) + " bytes read on a total of " +
+              (expected_bytes ? std::to_string(*expected_bytes) : std::string("undefined")) +
+              " expected bytes"),
+        partial(std::move(partial_bytes)),
+        expected(expected_bytes) {}
+  std::string partial;
+  std::optional<std::size_t> expected;
+};
+
+/// A separator was not found within the StreamReader's limit (Python's asyncio.LimitOverrunError).
+/// `consumed` is how many bytes should be consumed to skip past the data looked at. It is a
+/// ValueError too, since readline() reports the same condition as ValueError in Python.
+class LimitOverrunError : public ValueError {
+ public:
+  LimitOverrunError(const std::string& message, std::size_t consumed_bytes)
+      : ValueError(message), consumed(consumed_bytes) {}
+  std::size_t consumed;
+};
+
+}  // namespace asyncio

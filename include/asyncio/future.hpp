@@ -63,6 +63,7 @@ class FutureAwaiter final : public Suspension {
       return false;
     }
   }
+  WaitTarget wait_target() const noexcept override { return {"future", f_.get()}; }  // diagnostics
 
  private:
   static void on_done(void* self, FutureStateBase&) {

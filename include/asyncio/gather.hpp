@@ -29,10 +29,23 @@ inline constexpr ReturnExceptions return_exceptions{};
 
 namespace detail {
 
+/// What every gather shares whatever its Result: the one callback function it registers on its
+/// children, so that diagnostics recognise a gather among a child's callbacks (await graphs,
+/// src/introspect.hpp), and the gather's own future.
+class GatherBase {
+ public:
+  static void on_child_done(void* self, FutureStateBase& child) { static_cast<GatherBase*>(self)->child_done(child); }
+  virtual FutureStateBase& gather_future() noexcept = 0;
+
+ protected:
+  ~GatherBase() = default;
+  virtual void child_done(FutureStateBase& child) = 0;
+};
+
 /// The future gather() returns. It counts children through internal callbacks; its own cancel()
 /// cancels the children (Python's _GatheringFuture).
 template <class Result>
-class GatherState final : public FutureState<Result> {
+class GatherState final : public FutureState<Result>, public GatherBase {
  public:
   GatherState(EventLoop* loop, std::vector<Ref<FutureStateBase>> children, bool return_exceptions,
               std::function<Result()> collect)
@@ -44,7 +57,7 @@ class GatherState final : public FutureState<Result> {
     // Children still running when the gather goes away: their outcome is the gather's business,
     // so it must not later be reported as "never retrieved" (CPython's callbacks consume it too).
     for (auto& c : children_) {
-      c->remove_callback(&on_child_done, this);
+      c->remove_callback(&on_child_done, static_cast<GatherBase*>(this));
       if (!c->done()) c->add_callback(DoneCallback{&consume_outcome, nullptr});
     }
   }
@@ -57,9 +70,9 @@ class GatherState final : public FutureState<Result> {
     }
     for (auto& c : children_) {
       if (c->done())
-        on_child_done(this, *c);
+        child_done(*c);
       else
-        c->add_callback(DoneCallback{&on_child_done, this});
+        c->add_callback(DoneCallback{&on_child_done, static_cast<GatherBase*>(this)});
     }
   }
 
@@ -76,8 +89,9 @@ class GatherState final : public FutureState<Result> {
   static void consume_outcome(void*, FutureStateBase& child) {
     if (!child.cancelled()) child.exception();
   }
-  static void on_child_done(void* self, FutureStateBase& child) {
-    auto* g = static_cast<GatherState*>(self);
+  FutureStateBase& gather_future() noexcept override { return *this; }
+  void child_done(FutureStateBase& child) override {
+    auto* g = this;
     ++g->finished_;
     if (g->done()) {
       if (!child.cancelled()) child.exception();  // consumed: nobody else will report it

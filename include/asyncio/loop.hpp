@@ -20,6 +20,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include "asyncio/source_location.hpp"
 #include <string>
 #include <thread>
@@ -38,10 +39,50 @@ namespace asyncio {
 template <class T> class Coro;
 template <class T> class Future;
 template <class T> class Task;
+class Executor;
 
 namespace detail {
 class TaskCore;
 class HandleState;
+/// Diagnostics (inspect.hpp, trace.hpp, watchdog.hpp; issue 6) read private state through this
+/// friend, and keep their per-loop state in LoopHooks. Both are defined in src/introspect.hpp.
+struct Introspect;
+struct LoopHooks;
+
+/// The loop's thread-crossing state (default executor, the anchor threads post through), made on
+/// first use by threads.hpp. Defined in src/threads.cpp; its destructor runs first when the loop
+/// is destroyed, so no thread can post into a loop that is going away.
+class LoopThreads;
+struct LoopThreadsSlot {
+  std::atomic<LoopThreads*> ptr{nullptr};
+  LoopThreadsSlot() noexcept = default;
+  LoopThreadsSlot(const LoopThreadsSlot&) = delete;
+  LoopThreadsSlot& operator=(const LoopThreadsSlot&) = delete;
+  ~LoopThreadsSlot();
+  /// Loop thread only: executor calls whose result the loop awaits, and when the latest started.
+  std::uint32_t calls_in_flight = 0;
+  std::int64_t last_call_ns = 0;
+  /// Called by the loop before a blocking poll while calls are in flight: polls `pending` (the
+  /// call_soon_threadsafe flag) for a few microseconds if a call started very recently, since a
+  /// thread's result then usually arrives sooner than a sleeping thread can be woken. True if
+  /// something was posted meanwhile.
+  bool spin_until_posted(const std::atomic<bool>& pending) const noexcept;
+};
+
+/// Networking fix (issue 5): an object holding descriptors on the loop's behalf (an open
+/// transport, a listening server) that must let go of them when the loop closes; before this
+/// hook they leaked (fd and memory) when asyncio::run ended with connections still open.
+/// EventLoop::close() calls loop_closing() on each registered hook, once, after pending tasks and
+/// callbacks are gone; a hook is unregistered before its call (it may destroy itself).
+class CloseHook {
+ public:
+  virtual void loop_closing() noexcept = 0;
+  CloseHook* prev_hook = nullptr;
+  CloseHook* next_hook = nullptr;
+
+ protected:
+  ~CloseHook() = default;
+};
 
 /// Link in the loop's list of unfinished tasks. close() destroys what is still linked.
 /// (A Runnable too, so that a task carries a single vtable pointer.)
@@ -216,8 +257,24 @@ class EventLoop {
   void link_task(detail::TaskLink* t) noexcept;
   void unlink_task(detail::TaskLink* t) noexcept;
   detail::TaskLink* first_task() const noexcept { return tasks_head_; }
+  /// Networking fix (issue 5): see detail::CloseHook. Registering twice is not allowed.
+  void add_close_hook(detail::CloseHook* h) noexcept;
+  void remove_close_hook(detail::CloseHook* h) noexcept;
   /// True if `loop` points at a loop that has not been destroyed (used by late diagnostics).
   static bool is_alive(const EventLoop* loop) noexcept;
+  detail::LoopThreadsSlot& threads_slot() noexcept { return threads_slot_; }
+
+  // ---- threads (defined in threads.hpp / src/threads.cpp) --------------------------------------
+  /// Python's loop.run_in_executor(executor, fn, *args): runs fn(args...) on `executor` (null: the
+  /// loop's default thread pool) and returns a Future<R> for its result.
+  template <class F, class... Args>
+  auto run_in_executor(Executor* executor, F&& fn, Args&&... args);
+  /// Python's loop.set_default_executor: the executor run_in_executor(nullptr, ...) and
+  /// to_thread use from now on (the previous one is not shut down).
+  void set_default_executor(std::shared_ptr<Executor> executor);
+  /// Python's loop.shutdown_default_executor(timeout): shuts the default executor down, waiting
+  /// (without blocking the loop) for its threads; asyncio::run calls it on the way out.
+  Coro<void> shutdown_default_executor(std::optional<double> timeout = std::nullopt);
 
  private:
   struct FdWatch {
@@ -235,7 +292,6 @@ class EventLoop {
   void move_due_timers();
   void drain_threadsafe();
   void run_ready_item(detail::Runnable* r);
-  void run_ready_item_debug(detail::Runnable* r);
   void update_fd(int fd);
   FdWatch& watch(int fd);
   bool has_watched_fds() const noexcept { return watched_fds_ > 0; }
@@ -254,6 +310,7 @@ class EventLoop {
 
   detail::TaskCore* current_task_ = nullptr;
   detail::TaskLink* tasks_head_ = nullptr;
+  detail::CloseHook* close_hooks_ = nullptr;  // networking fix (issue 5): see detail::CloseHook
   std::size_t task_count_ = 0;
   ExceptionHandler exception_handler_;
 
@@ -264,6 +321,13 @@ class EventLoop {
   bool closed_ = false;
   bool debug_ = false;
   bool virtual_time_ = false;
+  // Diagnostics (issue 6). instrumented_: run_once runs the ready items through
+  // detail::Introspect (tracing or the watchdog is on); checked once per iteration, with debug_.
+  bool instrumented_ = false;
+  std::shared_ptr<detail::LoopHooks> hooks_;
+  friend struct detail::Introspect;
+  // Last, so destroyed first: threads stop posting before anything else goes (threads.hpp).
+  detail::LoopThreadsSlot threads_slot_;
 };
 
 // ---- the thread's loop (Python's event loop policy, reduced to what it does per thread) ------

@@ -42,6 +42,7 @@ class [[nodiscard("co_await the sleep, or nothing sleeps")]] SleepAwaiter : publ
   }
   void await_resume() { task_->resume_checked(aborted_); }
 
+  WaitTarget wait_target() const noexcept override { return {"sleep", nullptr, delay_}; }  // diagnostics
   bool cancel_wait(const std::string&) noexcept override {
     if (!node_.scheduled()) return false;  // sleep(0), or the timer already fired
     task_->loop()->remove_timer(&node_);

@@ -23,10 +23,20 @@ class TaskCore;
 /// The task whose step is running on this thread, or null.
 extern constinit thread_local TaskCore* t_current_task;
 
+/// What a parked task waits on, for diagnostics only (inspect.hpp, trace.hpp; never on a hot path).
+struct WaitTarget {
+  const char* kind = nullptr;                // "sleep", "future", "lock", "fd", ...; null: unknown
+  const FutureStateBase* future = nullptr;   // the awaited future or task, if any
+  std::int64_t value = 0;                    // sleep: the delay in ns; fd: the descriptor
+};
+
 /// An awaiter that parks a task. Lives in the task's coroutine frame (Coro's await_transform
 /// refers to it in place, so it is never copied or moved while awaited).
 class Suspension {
  public:
+  /// What the task waits on (diagnostics). The default says nothing; diagnostics then show the
+  /// awaiter's type name.
+  virtual WaitTarget wait_target() const noexcept { return {}; }
   /// Called by Task::cancel while the task is parked here. Abort the wait and wake the task so
   /// that the await raises CancelledError, returning true; or return false if the wait cannot be
   /// aborted (the task is then already scheduled, and the cancellation is delivered on resume).
@@ -106,6 +116,8 @@ class TaskCore : public TaskLink {
   void finish_bookkeeping() noexcept;
   /// The exception the finished top coroutine ended with, if any.
   virtual std::exception_ptr top_exception() const noexcept = 0;
+
+  friend struct Introspect;  // diagnostics read the fields below (src/introspect.hpp)
 
   // Field order keeps the object compact (it is per task: see bench timers).
   FutureStateBase* future_;

@@ -1,0 +1,297 @@
+// Transports and servers: Python's loop.create_connection / loop.create_server and friends.
+//
+// A transport owns a connected socket and moves bytes; a protocol (protocols.hpp) reacts to them.
+// This is asyncio's low-level, callback-based networking layer, and the fastest one here: the
+// loop calls the transport synchronously when the socket is ready, reads go into one reused
+// buffer (or straight into a BufferedProtocol's memory), and write() sends at once when nothing is
+// queued, buffering only what the socket did not take. In the steady state nothing allocates.
+//
+//   auto [transport, protocol] = co_await asyncio::create_connection(
+//       [] { return std::make_shared<MyProtocol>(); }, "127.0.0.1", 8888);
+//   asyncio::Server server = co_await asyncio::create_server(
+//       [] { return std::make_shared<Echo>(); }, "127.0.0.1", 8888);
+//   co_await server.serve_forever();
+//
+// Lifetimes. A transport keeps itself alive from creation until its protocol's connection_lost
+// has run (as asyncio's loop does); a shared_ptr to it stays usable afterwards (is_closing() is
+// true, write() is ignored). The transport holds its protocol until connection_lost. A Server is
+// a handle: copies share one server, and when the last copy goes away the server closes (like
+// leaving Python's `async with server:`); connections already accepted go on until they end.
+//
+// Flow control. write() never blocks and never fails for lack of space: data the socket does not
+// take is buffered, and when the buffer grows past the high water mark (64 KiB by default) the
+// protocol's pause_writing() is called; resume_writing() follows when it drains to the low mark.
+#pragma once
+
+#include <any>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <ranges>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "asyncio/coro.hpp"
+#include "asyncio/dns.hpp"
+#include "asyncio/protocols.hpp"
+#include "asyncio/socket.hpp"
+
+namespace asyncio {
+
+class EventLoop;
+
+/// Python's asyncio.BaseTransport.
+class BaseTransport : public std::enable_shared_from_this<BaseTransport> {
+ public:
+  virtual ~BaseTransport() = default;
+
+  /// Python's get_extra_info(name, default): "peername" and "sockname" give a SocketAddress,
+  /// "socket" a SocketView (non-owning). Anything else (or a closed socket's live value) gives
+  /// `default_value`.
+  virtual std::any get_extra_info(std::string_view name, std::any default_value = {}) const = 0;
+  /// Typed shortcut: `t.get_extra_info<asyncio::SocketAddress>("peername")`.
+  template <class T>
+  std::optional<T> get_extra_info(std::string_view name) const {
+    std::any v = get_extra_info(name, std::any{});
+    if (const T* p = std::any_cast<T>(&v)) return *p;
+    return std::nullopt;
+  }
+
+  /// True once close() or abort() was called, or the connection was lost.
+  virtual bool is_closing() const noexcept = 0;
+  /// Closes after the buffered data is sent; connection_lost(null) follows on a later iteration.
+  virtual void close() = 0;
+  /// Switches protocols (Python's set_protocol); the new one receives subsequent events.
+  virtual void set_protocol(std::shared_ptr<BaseProtocol> protocol) = 0;
+  virtual std::shared_ptr<BaseProtocol> get_protocol() const = 0;
+};
+
+/// A socket as get_extra_info("socket") and Server::sockets() describe it, without ownership
+/// (Python's TransportSocket).
+struct SocketView {
+  int fd = -1;
+  int family = 0;
+  int type = 0;
+  SocketAddress getsockname() const;
+  SocketAddress getpeername() const;
+};
+
+/// A bidirectional stream transport (Python's asyncio.Transport).
+class Transport : public BaseTransport {
+ public:
+  std::shared_ptr<Transport> shared_from_this() {
+    return std::static_pointer_cast<Transport>(BaseTransport::shared_from_this());
+  }
+
+  // ---- reading ----
+  /// True unless reading is paused or the transport is closing.
+  virtual bool is_reading() const noexcept = 0;
+  /// Stops calling data_received until resume_reading (the socket is no longer watched).
+  virtual void pause_reading() = 0;
+  virtual void resume_reading() = 0;
+
+  // ---- writing ----
+  /// Sends `data` now if the socket takes it, buffers the rest. Never blocks. RuntimeError after
+  /// write_eof(); silently ignored once the connection is lost (as asyncio does).
+  virtual void write(std::string_view data) = 0;
+  /// Writes every chunk, in order, with one system call where possible (sendmsg).
+  void writelines(std::initializer_list<std::string_view> chunks) { write_chunks({chunks.begin(), chunks.size()}); }
+  template <std::ranges::input_range R>
+    requires std::convertible_to<std::ranges::range_reference_t<R>, std::string_view>
+  void writelines(const R& chunks) {
+    if constexpr (std::ranges::contiguous_range<R> &&
+                  std::is_same_v<std::ranges::range_value_t<R>, std::string_view>) {
+      write_chunks({std::ranges::data(chunks), std::ranges::size(chunks)});
+    } else {
+      std::string_view batch[64];
+      std::size_t n = 0;
+      for (auto&& c : chunks) {
+        batch[n++] = std::string_view(c);
+        if (n == 64) {
+          write_chunks({batch, n});
+          n = 0;
+        }
+      }
+      if (n) write_chunks({batch, n});
+    }
+  }
+  /// Shuts down the sending side once the buffer is flushed (half-close); reading goes on.
+  virtual void write_eof() = 0;
+  virtual bool can_write_eof() const noexcept = 0;
+  /// Closes at once, discarding buffered data; connection_lost(null) follows.
+  virtual void abort() = 0;
+  /// Bytes buffered, not yet handed to the kernel.
+  virtual std::size_t get_write_buffer_size() const noexcept = 0;
+  /// (low, high), as Python returns them.
+  virtual std::pair<std::size_t, std::size_t> get_write_buffer_limits() const noexcept = 0;
+  /// Python's rules: high defaults to 64 KiB (or 4 × low), low to high / 4. ValueError unless
+  /// high >= low >= 0.
+  virtual void set_write_buffer_limits(std::optional<std::size_t> high = std::nullopt,
+                                       std::optional<std::size_t> low = std::nullopt) = 0;
+
+ protected:
+  virtual void write_chunks(std::span<const std::string_view> chunks) = 0;
+};
+
+/// Makes the protocol for a new connection.
+using ProtocolFactory = std::function<std::shared_ptr<StreamProtocolBase>()>;
+
+/// Options of create_connection / open_connection (Python's keyword arguments).
+struct ConnectOptions {
+  /// AF_INET, AF_INET6 or 0 (either).
+  int family = 0;
+  int proto = 0;
+  /// getaddrinfo flags.
+  int flags = 0;
+  /// Bind the socket to this (host, port) first.
+  std::optional<std::pair<std::string, std::uint16_t>> local_addr{};
+  /// Use this connected socket instead of host and port (Python's sock=): it is adopted.
+  Socket sock{};
+  /// RFC 8305 Happy Eyeballs: start the next address's attempt this many seconds after the
+  /// previous one if it has not finished (Python recommends 0.25). nullopt: one at a time.
+  std::optional<double> happy_eyeballs_delay{};
+  /// Reorder addresses by family, this many of the first family first (0: keep the resolver's
+  /// order; 1 when happy_eyeballs_delay is set).
+  int interleave = 0;
+  /// Raise every attempt's error in an ExceptionGroup instead of one error.
+  bool all_errors = false;
+};
+
+/// Options of create_server / start_server.
+struct ServerOptions {
+  /// AF_INET, AF_INET6 or AF_UNSPEC (every family the host resolves to).
+  int family = AF_UNSPEC;
+  /// getaddrinfo flags.
+  int flags = AI_PASSIVE;
+  /// Serve on this listening (or bound) socket instead of host and port (Python's sock=).
+  Socket sock{};
+  int backlog = 100;
+  /// SO_REUSEADDR; nullopt means true, as asyncio does on POSIX.
+  std::optional<bool> reuse_address{};
+  /// SO_REUSEPORT: several processes or sockets may listen on the same port.
+  bool reuse_port = false;
+  /// SO_KEEPALIVE on accepted connections (Python 3.13's keep_alive).
+  bool keep_alive = false;
+  /// Start accepting at once (else on start_serving / serve_forever).
+  bool start_serving = true;
+  /// Unix servers: remove the socket file when the server closes, if it is still ours.
+  bool cleanup_socket = true;
+};
+
+namespace detail {
+class ServerCore;
+}
+
+/// A listening server (Python's asyncio.Server). A handle: copies share the server, and the last
+/// copy to go away closes it.
+class Server {
+ public:
+  Server() noexcept = default;
+  explicit Server(std::shared_ptr<detail::ServerCore> core);
+
+  EventLoop& get_loop() const;
+  bool is_serving() const;
+  /// Starts accepting (idempotent).
+  Coro<void> start_serving();
+  /// Accepts until the task is cancelled or the server closed; on cancellation, closes the
+  /// server and waits for it (RuntimeError if already awaited, or closed).
+  Coro<void> serve_forever();
+  /// Stops listening and closes the listening sockets. Accepted connections stay open.
+  void close();
+  /// Waits until the server is closed and every connection it accepted has ended.
+  Coro<void> wait_closed();
+  /// The listening sockets (empty once closed).
+  const std::vector<Socket>& sockets() const;
+  /// close() / abort() every accepted connection still open.
+  void close_clients();
+  void abort_clients();
+  /// Connections accepted and not yet ended.
+  std::size_t active_count() const;
+
+  explicit operator bool() const noexcept { return bool(h_); }
+  const std::shared_ptr<detail::ServerCore>& core() const;
+
+ private:
+  struct Handle;
+  std::shared_ptr<Handle> h_;
+};
+
+namespace detail {
+Coro<std::pair<std::shared_ptr<Transport>, std::shared_ptr<StreamProtocolBase>>> create_connection(
+    ProtocolFactory factory, std::string host, std::uint16_t port, ConnectOptions options);
+Coro<std::pair<std::shared_ptr<Transport>, std::shared_ptr<StreamProtocolBase>>> create_unix_connection(
+    ProtocolFactory factory, std::string path, Socket sock);
+/// Connects a socket the way create_connection does (resolution, local_addr, Happy Eyeballs).
+Coro<Socket> open_stream_socket(std::string host, std::uint16_t port, const ConnectOptions& options);
+/// Tries `infos` in order, or staggered by `happy_eyeballs_delay` (RFC 8305), binding to a
+/// matching `local` address first if any are given. Throws what the attempts failed with.
+Coro<Socket> connect_addrinfos(std::vector<AddrInfo> infos, std::vector<AddrInfo> local,
+                               std::optional<double> happy_eyeballs_delay, bool all_errors);
+/// Python's _interleave_addrinfos: alternate families, `first_family_count` of the first first.
+std::vector<AddrInfo> interleave_addrinfos(const std::vector<AddrInfo>& infos, int first_family_count);
+
+template <class F>
+using factory_protocol_t = typename std::invoke_result_t<F&>::element_type;
+}  // namespace detail
+
+// (Overloads instead of `Options options = {}` defaults: g++ 12 destroys a braced temporary made
+// inside a co_await expression twice, and a default argument is made in the caller's.)
+
+/// Connects to host:port and runs a protocol on the connection (Python's loop.create_connection).
+/// Returns once connection_made has run. `factory()` returns a std::shared_ptr to a
+/// StreamProtocolBase subclass; the pair holds it with its own type.
+template <class F>
+Coro<std::pair<std::shared_ptr<Transport>, std::shared_ptr<detail::factory_protocol_t<F>>>> create_connection(
+    F factory, std::string host, std::uint16_t port, ConnectOptions options) {
+  auto r = co_await detail::create_connection(ProtocolFactory(std::move(factory)), std::move(host), port,
+                                              std::move(options));
+  co_return std::pair<std::shared_ptr<Transport>, std::shared_ptr<detail::factory_protocol_t<F>>>(
+      std::move(r.first), std::static_pointer_cast<detail::factory_protocol_t<F>>(r.second));
+}
+template <class F>
+Coro<std::pair<std::shared_ptr<Transport>, std::shared_ptr<detail::factory_protocol_t<F>>>> create_connection(
+    F factory, std::string host, std::uint16_t port) {
+  return create_connection(std::move(factory), std::move(host), port, ConnectOptions());
+}
+/// The same with an already connected socket (Python's create_connection(sock=...)).
+template <class F>
+Coro<std::pair<std::shared_ptr<Transport>, std::shared_ptr<detail::factory_protocol_t<F>>>> create_connection(
+    F factory, Socket sock) {
+  ConnectOptions options;
+  options.sock = std::move(sock);
+  return create_connection(std::move(factory), std::string(), 0, std::move(options));
+}
+
+/// Listens on host:port (host "": every interface; port 0: any free port) and runs a protocol per
+/// accepted connection (Python's loop.create_server). A host that resolves to several addresses
+/// (IPv4 and IPv6) gets one listening socket each; IPv6 sockets are IPv6-only, as in asyncio.
+Coro<Server> create_server(ProtocolFactory factory, std::string host, std::uint16_t port, ServerOptions options);
+Coro<Server> create_server(ProtocolFactory factory, std::string host, std::uint16_t port);
+
+/// Unix sockets (Python's loop.create_unix_connection / create_unix_server). A stale socket file
+/// at `path` is removed before binding, as asyncio does; path "" with `sock` adopts a connected
+/// socket.
+template <class F>
+Coro<std::pair<std::shared_ptr<Transport>, std::shared_ptr<detail::factory_protocol_t<F>>>> create_unix_connection(
+    F factory, std::string path, Socket sock) {
+  auto r = co_await detail::create_unix_connection(ProtocolFactory(std::move(factory)), std::move(path),
+                                                   std::move(sock));
+  co_return std::pair<std::shared_ptr<Transport>, std::shared_ptr<detail::factory_protocol_t<F>>>(
+      std::move(r.first), std::static_pointer_cast<detail::factory_protocol_t<F>>(r.second));
+}
+template <class F>
+Coro<std::pair<std::shared_ptr<Transport>, std::shared_ptr<detail::factory_protocol_t<F>>>> create_unix_connection(
+    F factory, std::string path) {
+  return create_unix_connection(std::move(factory), std::move(path), Socket());
+}
+Coro<Server> create_unix_server(ProtocolFactory factory, std::string path, ServerOptions options);
+Coro<Server> create_unix_server(ProtocolFactory factory, std::string path);
+
+}  // namespace asyncio

@@ -1,0 +1,149 @@
+// Private to the networking sources: the socket transport and the server's shared state.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "asyncio/detail/byte_buffer.hpp"
+#include "asyncio/future.hpp"
+#include "asyncio/loop.hpp"
+#include "asyncio/transports.hpp"
+
+namespace asyncio::detail {
+
+class ServerCore;
+
+/// Python's _SelectorSocketTransport: a stream socket driven by the loop's fd listener.
+class SocketTransport final : public Transport, private FdListener, private CloseHook {
+ public:
+  /// `peername` is passed when known (accept gives it for free).
+  SocketTransport(EventLoop& loop, Socket sock, std::shared_ptr<StreamProtocolBase> protocol,
+                  std::shared_ptr<ServerCore> server, const SocketAddress* peername);
+  ~SocketTransport() override;
+
+  /// Schedules connection_made (then reading starts); completes `waiter`, if any, after it.
+  void start(Future<void> waiter);
+
+  std::any get_extra_info(std::string_view name, std::any default_value) const override;
+  bool is_closing() const noexcept override { return closing_; }
+  void close() override;
+  void set_protocol(std::shared_ptr<BaseProtocol> protocol) override;
+  std::shared_ptr<BaseProtocol> get_protocol() const override { return protocol_; }
+
+  bool is_reading() const noexcept override { return !paused_ && !closing_; }
+  void pause_reading() override;
+  void resume_reading() override;
+  void write(std::string_view data) override;
+  void write_eof() override;
+  bool can_write_eof() const noexcept override { return true; }
+  void abort() override;
+  std::size_t get_write_buffer_size() const noexcept override { return wbuf_.size(); }
+  std::pair<std::size_t, std::size_t> get_write_buffer_limits() const noexcept override { return {low_, high_}; }
+  void set_write_buffer_limits(std::optional<std::size_t> high, std::optional<std::size_t> low) override;
+
+ protected:
+  void write_chunks(std::span<const std::string_view> chunks) override;
+
+ private:
+  void on_fd_ready(std::uint32_t events) noexcept override;
+  /// The loop closes while the connection is open: close the socket, drop the protocol.
+  void loop_closing() noexcept override;
+  void unhook() noexcept;
+  void read_ready() noexcept;
+  void write_ready() noexcept;
+  void on_eof() noexcept;
+  /// Reports `exc` (OS errors only in debug mode, as asyncio) and closes at once.
+  void fatal_error(std::exception_ptr exc, const char* message) noexcept;
+  void force_close(std::exception_ptr exc) noexcept;
+  void schedule_connection_lost(std::exception_ptr exc) noexcept;
+  void call_connection_lost(std::exception_ptr exc) noexcept;
+  void maybe_pause_protocol() noexcept;
+  void maybe_resume_protocol() noexcept;
+  /// Watches the socket for what the state needs now (read / write).
+  void update_interest() noexcept;
+  bool dropped_write() noexcept;
+
+  EventLoop* loop_;
+  Socket sock_;
+  int fd_;
+  std::shared_ptr<BaseProtocol> protocol_;
+  StreamProtocolBase* stream_ = nullptr;
+  Protocol* plain_ = nullptr;
+  BufferedProtocol* buffered_ = nullptr;
+  std::shared_ptr<SocketTransport> self_;  // the loop's reference, until connection_lost
+  std::shared_ptr<ServerCore> server_;
+  ByteBuffer wbuf_;
+  std::size_t high_ = 64 * 1024;
+  std::size_t low_ = 16 * 1024;
+  SocketAddress peername_;
+  SocketAddress sockname_;
+  std::uint32_t interest_ = 0;
+  int conn_lost_ = 0;
+  bool closing_ = false;
+  bool eof_ = false;             // write_eof() requested
+  bool paused_ = false;          // pause_reading()
+  bool read_eof_ = false;        // EOF received and the protocol kept the connection open
+  bool reading_ = false;         // connection_made ran: reading may start
+  bool protocol_paused_ = false;  // pause_writing() was called
+  bool protocol_connected_ = false;
+  bool hooked_ = false;  // registered as the loop's CloseHook
+};
+
+/// The state every handle of one Server shares, and that its connections report to.
+class ServerCore final : public std::enable_shared_from_this<ServerCore>, private CloseHook {
+ public:
+  ServerCore(EventLoop& loop, std::vector<Socket> sockets, ProtocolFactory factory, int backlog, bool keep_alive);
+  ~ServerCore();
+  ServerCore(const ServerCore&) = delete;
+  ServerCore& operator=(const ServerCore&) = delete;
+
+  void start_serving();
+  void close() noexcept;
+  bool is_serving() const noexcept { return serving_; }
+  bool is_closed() const noexcept { return closed_; }
+  void attach(SocketTransport* t) { clients_.insert(t); }
+  void detach(SocketTransport* t) noexcept;
+  void close_clients();
+  void abort_clients();
+  std::size_t active_count() const noexcept { return clients_.size(); }
+  /// Removes the Unix socket file on close if it is still the one we bound (Python 3.13).
+  void set_unix_cleanup(std::string path);
+
+  EventLoop* loop() const noexcept { return loop_; }
+  const std::vector<Socket>& sockets() const noexcept { return sockets_; }
+
+  // wait_closed / serve_forever bookkeeping (see Server).
+  std::vector<Future<void>> waiters;
+  bool woken = false;
+  Future<void> serving_forever;
+
+ private:
+  class Listener;
+  friend class Listener;
+  void on_accepted(int fd, const Socket& listening, const SocketAddress& peer) noexcept;
+  void wakeup() noexcept;
+  void loop_closing() noexcept override { close(); }
+  /// False once the loop is closed or gone: nothing may be unregistered from it then.
+  bool loop_usable() const noexcept;
+
+  EventLoop* loop_;
+  std::vector<Socket> sockets_;
+  std::vector<std::unique_ptr<Listener>> listeners_;
+  ProtocolFactory factory_;
+  std::unordered_set<SocketTransport*> clients_;
+  int backlog_;
+  bool keep_alive_;
+  bool serving_ = false;
+  bool closed_ = false;
+  bool hooked_ = false;
+  std::string unix_path_;
+  dev_t unix_dev_ = 0;
+  ino_t unix_ino_ = 0;
+};
+
+}  // namespace asyncio::detail
