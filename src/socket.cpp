@@ -115,8 +115,14 @@ std::string SocketAddress::to_string() const {
   switch (family()) {
     case AF_INET:
       return host() + ":" + std::to_string(port());
-    case AF_INET6:
-      return "[" + host() + "]:" + std::to_string(port());
+    case AF_INET6: {
+      // Built with appends: `"[" + std::string` trips g++ 12's -Wrestrict false positive at -O3.
+      std::string s = "[";
+      s += host();
+      s += "]:";
+      s += std::to_string(port());
+      return s;
+    }
     case AF_UNIX: {
       std::string p = path();
       if (!p.empty() && p[0] == '\0') p[0] = '@';
