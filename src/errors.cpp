@@ -26,6 +26,17 @@ ExceptionGroup::ExceptionGroup(std::string message, std::vector<std::exception_p
       message_(std::move(message)),
       exceptions_(std::move(exceptions)) {}
 
+bool is_cancelled_error(const std::exception_ptr& e) noexcept {
+  if (!e) return false;
+  try {
+    std::rethrow_exception(e);
+  } catch (const CancelledError&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
 std::string describe_exception(const std::exception_ptr& e) {
   if (!e) return "no exception";
   try {

@@ -2,19 +2,6 @@
 
 namespace asyncio {
 
-namespace {
-bool is_cancelled_error(const std::exception_ptr& e) {
-  if (!e) return false;
-  try {
-    std::rethrow_exception(e);
-  } catch (const CancelledError&) {
-    return true;
-  } catch (...) {
-    return false;
-  }
-}
-}  // namespace
-
 TaskGroup::TaskGroup() : loop_(&get_running_loop()), parent_(current_task()) {
   if (!parent_) throw RuntimeError("TaskGroup must be used inside a task");
 }

@@ -2,19 +2,6 @@
 
 namespace asyncio {
 
-namespace {
-bool is_cancelled_error(const std::exception_ptr& e) {
-  if (!e) return false;
-  try {
-    std::rethrow_exception(e);
-  } catch (const CancelledError&) {
-    return true;
-  } catch (...) {
-    return false;
-  }
-}
-}  // namespace
-
 void Timeout::enter() {
   if (state_ != State::created) throw RuntimeError("Timeout has already been entered");
   task_ = current_task();

@@ -80,7 +80,7 @@ bool ends_with(const std::string& s, const std::string& tail) {
 
 // ---- await graphs ------------------------------------------------------------------------------
 
-TEST(CallGraph, NestedAwaitsAreListedInnermostFirst) {
+TEST(inspectCallGraph, NestedAwaitsAreListedInnermostFirst) {
   auto loop = asyncio::new_event_loop({.virtual_time = true});
   auto t = loop->create_task(top(), "worker");
   run_iterations(*loop, 1);
@@ -103,7 +103,7 @@ TEST(CallGraph, NestedAwaitsAreListedInnermostFirst) {
   finish(*loop);
 }
 
-TEST(CallGraph, TaskAwaitedByAnotherTask) {
+TEST(inspectCallGraph, TaskAwaitedByAnotherTask) {
   auto loop = asyncio::new_event_loop({.virtual_time = true});
   auto c = loop->create_task(child(), "c1");
   auto m = loop->create_task(await_main(c), "main");
@@ -126,7 +126,7 @@ TEST(CallGraph, TaskAwaitedByAnotherTask) {
   finish(*loop);
 }
 
-TEST(CallGraph, ChildOfGatherIsAwaitedThroughTheGather) {
+TEST(inspectCallGraph, ChildOfGatherIsAwaitedThroughTheGather) {
   auto loop = asyncio::new_event_loop({.virtual_time = true});
   auto a = loop->create_task(child(), "c1");
   auto b = loop->create_task(child(), "c2");
@@ -152,7 +152,7 @@ TEST(CallGraph, ChildOfGatherIsAwaitedThroughTheGather) {
   finish(*loop);
 }
 
-TEST(CallGraph, ChildOfTaskGroupIsAwaitedByTheGroupsTask) {
+TEST(inspectCallGraph, ChildOfTaskGroupIsAwaitedByTheGroupsTask) {
   auto loop = asyncio::new_event_loop({.virtual_time = true});
   loop->create_task(group_main(), "main");
   run_iterations(*loop, 3);
@@ -178,7 +178,7 @@ TEST(CallGraph, ChildOfTaskGroupIsAwaitedByTheGroupsTask) {
   finish(*loop);
 }
 
-TEST(CallGraph, ChildOfWaitIsAwaitedThroughTheWait) {
+TEST(inspectCallGraph, ChildOfWaitIsAwaitedThroughTheWait) {
   auto loop = asyncio::new_event_loop({.virtual_time = true});
   auto a = loop->create_task(child(), "c1");
   auto b = loop->create_task(child(), "c2");
@@ -197,7 +197,7 @@ TEST(CallGraph, ChildOfWaitIsAwaitedThroughTheWait) {
   finish(*loop);
 }
 
-TEST(CallGraph, CurrentTaskFromACoAwait) {
+TEST(inspectCallGraph, CurrentTaskFromACoAwait) {
   auto loop = asyncio::new_event_loop({.virtual_time = true});
   CallGraph g = loop->run_until_complete(loop->create_task(outer_capture(), "me"));
   EXPECT_EQ(g.name, "me");
@@ -210,7 +210,7 @@ TEST(CallGraph, CurrentTaskFromACoAwait) {
   loop->close();
 }
 
-TEST(CallGraph, TaskNotStartedYetIsPending) {
+TEST(inspectCallGraph, TaskNotStartedYetIsPending) {
   auto loop = asyncio::new_event_loop({.virtual_time = true});
   auto t = loop->create_task(child(), "lazy");
   CallGraph g = asyncio::capture_call_graph(t);
@@ -221,7 +221,7 @@ TEST(CallGraph, TaskNotStartedYetIsPending) {
   finish(*loop);
 }
 
-TEST(CallGraph, DepthBoundsTheAwaitedByChain) {
+TEST(inspectCallGraph, DepthBoundsTheAwaitedByChain) {
   auto loop = asyncio::new_event_loop({.virtual_time = true});
   auto c = loop->create_task(child(), "c1");
   auto m = loop->create_task(await_main(c), "main");
@@ -241,7 +241,7 @@ TEST(CallGraph, DepthBoundsTheAwaitedByChain) {
 
 // ---- tables and trees ----------------------------------------------------------------------------
 
-TEST(TaskDump, TableHasOneRowPerTask) {
+TEST(inspectTaskDump, TableHasOneRowPerTask) {
   auto loop = asyncio::new_event_loop({.virtual_time = true});
   auto a = loop->create_task(child(), "c1");
   auto b = loop->create_task(child(), "c2");
@@ -268,7 +268,7 @@ TEST(TaskDump, TableHasOneRowPerTask) {
   finish(*loop);
 }
 
-TEST(TaskDump, TreePutsAwaitersAboveWhatTheyAwait) {
+TEST(inspectTaskDump, TreePutsAwaitersAboveWhatTheyAwait) {
   auto loop = asyncio::new_event_loop({.virtual_time = true});
   loop->create_task(group_main(), "main");
   run_iterations(*loop, 3);
@@ -356,7 +356,7 @@ std::string inspect_cli() { return inspect_support::build_dir() + "/tools/asynci
 
 }  // namespace
 
-TEST(InspectCli, PsAndPstreeOfAProgramThatOptedIn) {
+TEST(inspectCli, PsAndPstreeOfAProgramThatOptedIn) {
   if (!inspect_support::executable(inspect_cli())) GTEST_SKIP() << "not built: " << inspect_cli();
   Child c(true, false);
   std::string out;
@@ -384,7 +384,7 @@ TEST(InspectCli, PsAndPstreeOfAProgramThatOptedIn) {
   EXPECT_NE(::stat(path.c_str(), &st), 0) << "the socket outlived the program: " << path;
 }
 
-TEST(InspectCli, ProgramThatDidNotOptInGetsAClearMessage) {
+TEST(inspectCli, ProgramThatDidNotOptInGetsAClearMessage) {
   if (!inspect_support::executable(inspect_cli())) GTEST_SKIP() << "not built: " << inspect_cli();
   Child c(false, false);
   std::string out;
@@ -397,7 +397,7 @@ TEST(InspectCli, ProgramThatDidNotOptInGetsAClearMessage) {
   EXPECT_EQ(c.stop(), 0);
 }
 
-TEST(InspectCli, NoSuchProcess) {
+TEST(inspectCli, NoSuchProcess) {
   if (!inspect_support::executable(inspect_cli())) GTEST_SKIP() << "not built: " << inspect_cli();
   std::string out;
   pid_t pid = ::fork();  // a PID that surely does not exist any more
@@ -408,7 +408,7 @@ TEST(InspectCli, NoSuchProcess) {
   EXPECT_NE(out.find("no process with PID"), std::string::npos) << out;
 }
 
-TEST(InspectCli, BlockedLoopTimesOutWithAMessage) {
+TEST(inspectCli, BlockedLoopTimesOutWithAMessage) {
   if (!inspect_support::executable(inspect_cli())) GTEST_SKIP() << "not built: " << inspect_cli();
   Child c(true, true);
   std::string out;
@@ -421,7 +421,7 @@ TEST(InspectCli, BlockedLoopTimesOutWithAMessage) {
   EXPECT_EQ(c.stop(), 0);
 }
 
-TEST(InspectCli, UsageErrors) {
+TEST(inspectCli, UsageErrors) {
   if (!inspect_support::executable(inspect_cli())) GTEST_SKIP() << "not built: " << inspect_cli();
   std::string out;
   EXPECT_EQ(inspect_support::run_command(inspect_cli(), out), 2);
@@ -431,7 +431,7 @@ TEST(InspectCli, UsageErrors) {
 
 // ---- the server, in process ---------------------------------------------------------------------
 
-TEST(Inspection, EnableTwiceIsIdempotentAndAnotherLoopIsRefused) {
+TEST(inspectServer, EnableTwiceIsIdempotentAndAnotherLoopIsRefused) {
   auto loop = asyncio::new_event_loop();
   std::string dir = ::testing::TempDir();
   std::string path = dir + "/insp-" + std::to_string(::getpid()) + ".sock";
@@ -451,7 +451,7 @@ TEST(Inspection, EnableTwiceIsIdempotentAndAnotherLoopIsRefused) {
   loop->close();
 }
 
-TEST(Inspection, SocketPathIsPerProcess) {
+TEST(inspectServer, SocketPathIsPerProcess) {
   std::string p = asyncio::inspection_socket_path(1234);
   EXPECT_TRUE(ends_with(p, "/asyncio-inspect-1234.sock")) << p;
   auto candidates = asyncio::inspection_socket_candidates(1234);

@@ -68,7 +68,7 @@ bool has_track(const std::vector<Slice>& all, const std::string& track_part) {
 
 }  // namespace
 
-TEST(Trace, FileIsJsonWithStepsWaitsAndIterations) {
+TEST(trace, FileIsJsonWithStepsWaitsAndIterations) {
   std::string path = temp_path("trace-basic");
   auto loop = asyncio::new_event_loop();
   asyncio::start_trace(*loop, path);
@@ -109,7 +109,7 @@ TEST(Trace, FileIsJsonWithStepsWaitsAndIterations) {
   for (const Slice& s : all) EXPECT_GE(s.dur, 0.0) << s.name;
 }
 
-TEST(Trace, LockWaitIsNamed) {
+TEST(trace, LockWaitIsNamed) {
   std::string path = temp_path("trace-lock");
   auto loop = asyncio::new_event_loop();
   asyncio::start_trace(*loop, path);
@@ -124,7 +124,7 @@ TEST(Trace, LockWaitIsNamed) {
   EXPECT_EQ(it->kind, "lock") << it->name;
 }
 
-TEST(Trace, EnvironmentVariableTracesEveryLoop) {
+TEST(trace, EnvironmentVariableTracesEveryLoop) {
   std::string path = temp_path("trace-env");
   std::string second = path.substr(0, path.size() - 5) + ".2.json";
   ::unlink(path.c_str());
@@ -146,7 +146,7 @@ TEST(Trace, EnvironmentVariableTracesEveryLoop) {
   EXPECT_FALSE(asyncio::is_tracing(*loop));
 }
 
-TEST(Trace, FullTraceSaysHowManyStepsItDropped) {
+TEST(trace, FullTraceSaysHowManyStepsItDropped) {
   std::string path = temp_path("trace-full");
   auto loop = asyncio::new_event_loop();
   asyncio::start_trace(*loop, path, asyncio::TraceOptions{.max_records = 3});
@@ -160,7 +160,7 @@ TEST(Trace, FullTraceSaysHowManyStepsItDropped) {
   EXPECT_TRUE(said);
 }
 
-TEST(Trace, Errors) {
+TEST(trace, Errors) {
   auto loop = asyncio::new_event_loop();
   EXPECT_FALSE(asyncio::stop_trace(*loop));
   asyncio::start_trace(*loop, "/nonexistent-dir/x.json");
@@ -183,7 +183,7 @@ std::vector<Slice> trace_example(const std::string& name) {
 }
 }  // namespace
 
-TEST(Trace, SeedBlockingSleepIsAStaircase) {
+TEST(trace, SeedBlockingSleepIsAStaircase) {
   std::vector<Slice> all = trace_example("seed_blocking_sleep");
   if (all.empty()) GTEST_SKIP() << "examples/seed_blocking_sleep is not built";
   auto a = on_track(all, "Task-1", "run");
@@ -206,7 +206,7 @@ TEST(Trace, SeedBlockingSleepIsAStaircase) {
   EXPECT_NEAR(it[0].dur, 5.0, 0.4);
 }
 
-TEST(Trace, SeedAsyncSleepInterleaves) {
+TEST(trace, SeedAsyncSleepInterleaves) {
   std::vector<Slice> all = trace_example("seed_async_sleep");
   if (all.empty()) GTEST_SKIP() << "examples/seed_async_sleep is not built";
   auto a_runs = on_track(all, "Task-1", "run");
@@ -235,7 +235,7 @@ TEST(Trace, SeedAsyncSleepInterleaves) {
   EXPECT_NEAR(polled, 3.0, 0.2);
 }
 
-TEST(Trace, RingKeepsTheLastSteps) {
+TEST(trace, RingKeepsTheLastSteps) {
   std::string path = temp_path("trace-ring");
   auto loop = asyncio::new_event_loop();
   // A ring rounds up to whole 2 MiB chunks of 64-byte records: 32768 steps here.

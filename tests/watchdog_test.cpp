@@ -50,7 +50,7 @@ Coro<void> blocks_then_ends() {
 
 // ---- the watchdog ------------------------------------------------------------------------------
 
-TEST(Watchdog, ReportsAStallWhileItLastsWithTheTaskAndItsResumePoint) {
+TEST(watchdog, ReportsAStallWhileItLastsWithTheTaskAndItsResumePoint) {
   LogCapture log;
   auto loop = asyncio::new_event_loop();
   asyncio::enable_watchdog(*loop, 0.1);
@@ -75,7 +75,7 @@ TEST(Watchdog, ReportsAStallWhileItLastsWithTheTaskAndItsResumePoint) {
   loop->close();
 }
 
-TEST(Watchdog, NamesTheCreationSiteOfAFirstStep) {
+TEST(watchdog, NamesTheCreationSiteOfAFirstStep) {
   LogCapture log;
   auto loop = asyncio::new_event_loop();
   asyncio::enable_watchdog(*loop, 50ms);
@@ -86,7 +86,7 @@ TEST(Watchdog, NamesTheCreationSiteOfAFirstStep) {
   loop->close();
 }
 
-TEST(Watchdog, ReportsACallback) {
+TEST(watchdog, ReportsACallback) {
   LogCapture log;
   auto loop = asyncio::new_event_loop();
   asyncio::enable_watchdog(*loop, 0.05);
@@ -98,7 +98,7 @@ TEST(Watchdog, ReportsACallback) {
   loop->close();
 }
 
-TEST(Watchdog, QuietWhileStepsAreShort) {
+TEST(watchdog, QuietWhileStepsAreShort) {
   LogCapture log;
   auto loop = asyncio::new_event_loop();
   asyncio::enable_watchdog(*loop, 0.2);
@@ -112,7 +112,7 @@ TEST(Watchdog, QuietWhileStepsAreShort) {
   loop->close();
 }
 
-TEST(Watchdog, EnableDisable) {
+TEST(watchdog, EnableDisable) {
   auto loop = asyncio::new_event_loop();
   EXPECT_FALSE(asyncio::disable_watchdog(*loop));
   EXPECT_THROW(asyncio::enable_watchdog(*loop, 0.0), asyncio::ValueError);
@@ -124,7 +124,7 @@ TEST(Watchdog, EnableDisable) {
   asyncio::enable_watchdog(*loop, 1.0);  // the loop's destruction stops it
 }
 
-TEST(Watchdog, ThreadSafeWhileBusy) {
+TEST(watchdog, ThreadSafeWhileBusy) {
   // Many short steps while the watchdog samples: meant for ThreadSanitizer builds.
   auto loop = asyncio::new_event_loop();
   asyncio::enable_watchdog(*loop, std::chrono::milliseconds(1));
@@ -138,7 +138,7 @@ TEST(Watchdog, ThreadSafeWhileBusy) {
 
 // ---- debug mode's slow-step report ------------------------------------------------------------------
 
-TEST(SlowStep, NamesTheTaskWhereTheStepBeganAndEndedAndTheTime) {
+TEST(watchdogSlowStep, NamesTheTaskWhereTheStepBeganAndEndedAndTheTime) {
   LogCapture log;
   auto loop = asyncio::new_event_loop({.debug = true});
   loop->slow_callback_duration = 0.1;
@@ -157,7 +157,7 @@ TEST(SlowStep, NamesTheTaskWhereTheStepBeganAndEndedAndTheTime) {
   loop->close();
 }
 
-TEST(SlowStep, FirstStepToTheEnd) {
+TEST(watchdogSlowStep, FirstStepToTheEnd) {
   LogCapture log;
   auto loop = asyncio::new_event_loop({.debug = true});
   loop->slow_callback_duration = 0.1;
@@ -168,7 +168,7 @@ TEST(SlowStep, FirstStepToTheEnd) {
   loop->close();
 }
 
-TEST(SlowStep, WorksWithTracingAndTheWatchdogTogether) {
+TEST(watchdogSlowStep, WorksWithTracingAndTheWatchdogTogether) {
   LogCapture log;
   auto loop = asyncio::new_event_loop({.debug = true});
   loop->slow_callback_duration = 0.1;
@@ -187,7 +187,7 @@ TEST(SlowStep, WorksWithTracingAndTheWatchdogTogether) {
   loop->close();
 }
 
-TEST(Watchdog, EnvironmentVariableWatchesEveryLoop) {
+TEST(watchdog, EnvironmentVariableWatchesEveryLoop) {
   LogCapture log;
   ::setenv("ASYNCIO_WATCHDOG", "0.05", 1);
   auto loop = asyncio::new_event_loop();

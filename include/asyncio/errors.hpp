@@ -76,6 +76,9 @@ class ExceptionGroup : public Error {
 /// A one-line description of any exception, CancelledError and non-std types included.
 std::string describe_exception(const std::exception_ptr& e);
 
+/// True if `e` holds a CancelledError.
+bool is_cancelled_error(const std::exception_ptr& e) noexcept;
+
 }  // namespace asyncio
 
 // ---- streams (asyncio/streams.hpp) ----------------------------------------------------------------

@@ -31,6 +31,8 @@
 namespace asyncio {
 
 class Transport;
+class DatagramTransport;
+class SocketAddress;
 
 /// What every protocol has (Python's asyncio.BaseProtocol).
 class BaseProtocol {
@@ -73,6 +75,21 @@ class BufferedProtocol : public StreamProtocolBase {
   virtual std::span<char> get_buffer(std::size_t sizehint) = 0;
   /// `nbytes` bytes were written at the start of the last buffer.
   virtual void buffer_updated(std::size_t nbytes) = 0;
+};
+
+/// A datagram (UDP) protocol (Python's asyncio.DatagramProtocol).
+class DatagramProtocol : public BaseProtocol {
+ public:
+  /// The transport stays valid until connection_lost returns.
+  virtual void connection_made(DatagramTransport& transport) { (void)transport; }
+  /// One datagram from `addr`. The view is valid during the call only.
+  virtual void datagram_received(std::string_view data, const SocketAddress& addr) {
+    (void)data;
+    (void)addr;
+  }
+  /// A send or receive failed (ICMP port unreachable comes back as ECONNREFUSED, for example).
+  /// The transport stays open.
+  virtual void error_received(std::exception_ptr exc) { (void)exc; }
 };
 
 }  // namespace asyncio

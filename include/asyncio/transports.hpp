@@ -140,6 +140,25 @@ class Transport : public BaseTransport {
   virtual void write_chunks(std::span<const std::string_view> chunks) = 0;
 };
 
+/// A datagram transport (Python's asyncio.DatagramTransport), from create_datagram_endpoint.
+class DatagramTransport : public BaseTransport {
+ public:
+  std::shared_ptr<DatagramTransport> shared_from_this() {
+    return std::static_pointer_cast<DatagramTransport>(BaseTransport::shared_from_this());
+  }
+  /// Sends one datagram to `addr`, or to the remote address the endpoint was connected to
+  /// (nullopt). ValueError for another address on a connected endpoint. Never blocks: what the
+  /// socket does not take at once is queued.
+  virtual void sendto(std::string_view data, std::optional<SocketAddress> addr = std::nullopt) = 0;
+  /// Closes at once, dropping queued datagrams; connection_lost(null) follows.
+  virtual void abort() = 0;
+  /// Bytes queued (each datagram counts its size plus 8, as asyncio).
+  virtual std::size_t get_write_buffer_size() const noexcept = 0;
+  virtual std::pair<std::size_t, std::size_t> get_write_buffer_limits() const noexcept = 0;
+  virtual void set_write_buffer_limits(std::optional<std::size_t> high = std::nullopt,
+                                       std::optional<std::size_t> low = std::nullopt) = 0;
+};
+
 /// Makes the protocol for a new connection.
 using ProtocolFactory = std::function<std::shared_ptr<StreamProtocolBase>()>;
 
@@ -183,6 +202,27 @@ struct ServerOptions {
   bool start_serving = true;
   /// Unix servers: remove the socket file when the server closes, if it is still ours.
   bool cleanup_socket = true;
+};
+
+/// Options of create_datagram_endpoint (Python's keyword arguments).
+struct DatagramOptions {
+  /// Bind to this (host, port) (Python's local_addr).
+  std::optional<std::pair<std::string, std::uint16_t>> local_addr{};
+  /// Connect to this (host, port): sendto() without an address goes there, and only its
+  /// datagrams are received (Python's remote_addr).
+  std::optional<std::pair<std::string, std::uint16_t>> remote_addr{};
+  /// AF_INET, AF_INET6 (required when neither address is given), or AF_UNIX with the paths below.
+  int family = 0;
+  int proto = 0;
+  int flags = 0;
+  /// AF_UNIX datagram sockets: bind / connect to these paths (a stale socket file is removed).
+  std::string local_path{};
+  std::string remote_path{};
+  bool reuse_port = false;
+  /// SO_BROADCAST; the socket is then not connected to remote_addr (as asyncio).
+  bool allow_broadcast = false;
+  /// Use this datagram socket instead (Python's sock=).
+  Socket sock{};
 };
 
 namespace detail {
@@ -236,6 +276,10 @@ Coro<Socket> connect_addrinfos(std::vector<AddrInfo> infos, std::vector<AddrInfo
                                std::optional<double> happy_eyeballs_delay, bool all_errors);
 /// Python's _interleave_addrinfos: alternate families, `first_family_count` of the first first.
 std::vector<AddrInfo> interleave_addrinfos(const std::vector<AddrInfo>& infos, int first_family_count);
+
+using DatagramProtocolFactory = std::function<std::shared_ptr<DatagramProtocol>()>;
+Coro<std::pair<std::shared_ptr<DatagramTransport>, std::shared_ptr<DatagramProtocol>>> create_datagram_endpoint(
+    DatagramProtocolFactory factory, DatagramOptions options);
 
 template <class F>
 using factory_protocol_t = typename std::invoke_result_t<F&>::element_type;
@@ -293,5 +337,20 @@ Coro<std::pair<std::shared_ptr<Transport>, std::shared_ptr<detail::factory_proto
 }
 Coro<Server> create_unix_server(ProtocolFactory factory, std::string path, ServerOptions options);
 Coro<Server> create_unix_server(ProtocolFactory factory, std::string path);
+
+/// A UDP (or Unix datagram) endpoint driving a DatagramProtocol (Python's
+/// loop.create_datagram_endpoint). Returns once connection_made has run.
+///   asyncio::DatagramOptions opts;
+///   opts.local_addr = std::pair<std::string, std::uint16_t>("127.0.0.1", 9999);
+///   auto [transport, protocol] = co_await asyncio::create_datagram_endpoint(
+///       [] { return std::make_shared<MyDatagramProtocol>(); }, std::move(opts));
+template <class F>
+Coro<std::pair<std::shared_ptr<DatagramTransport>, std::shared_ptr<detail::factory_protocol_t<F>>>>
+create_datagram_endpoint(F factory, DatagramOptions options) {
+  auto r = co_await detail::create_datagram_endpoint(detail::DatagramProtocolFactory(std::move(factory)),
+                                                     std::move(options));
+  co_return std::pair<std::shared_ptr<DatagramTransport>, std::shared_ptr<detail::factory_protocol_t<F>>>(
+      std::move(r.first), std::static_pointer_cast<detail::factory_protocol_t<F>>(r.second));
+}
 
 }  // namespace asyncio
