@@ -14,17 +14,9 @@ using asyncio::SocketAddress;
 using asyncio::Transport;
 using net_test::run_loop;
 
-// ---- allocation counter for the steady-state test ---------------------------------------------------
-namespace {
-std::atomic<long> g_allocations{0};
-}
-void* operator new(std::size_t n) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+#include "alloc_counter.hpp"
+
+using test_support::g_allocations;
 
 namespace {
 
@@ -451,9 +443,9 @@ TEST(transport, SteadyStateReadsAndWritesAllocateNothing) {
       if (pending < msg.size()) return;
       pending = 0;
       ++rounds;
-      if (rounds == 200) allocs_at_warm = g_allocations.load();
+      if (rounds == 200) allocs_at_warm = static_cast<long>(g_allocations.load());
       if (rounds == target) {
-        allocs_at_end = g_allocations.load();
+        allocs_at_end = static_cast<long>(g_allocations.load());
         if (!done.done()) done.set_result();
         return;
       }
