@@ -175,10 +175,16 @@ void EventLoop::dispatch_io(std::int64_t timeout) {
   std::int64_t started = virtual_time_ && timeout != 0 ? monotonic_ns() : 0;
   std::size_t n = poller_->poll(events_, std::chrono::nanoseconds(timeout));
   if (started) virtual_now_ += monotonic_ns() - started;
+  ++polls_;
   for (std::size_t i = 0; i < n; ++i) {
     const PollEvent& ev = events_[i];
     if (ev.fd < 0 || static_cast<std::size_t>(ev.fd) >= fds_.size()) continue;
     FdWatch& w = fds_[ev.fd];
+    // An earlier callback of this batch removed or replaced the watcher this event was collected
+    // for (a transport closed by another's callback, its fd number maybe reused already): the
+    // event is not for whoever watches the fd now. Level-triggered polling reports the fd again
+    // next time if it is still ready, so skipping loses nothing.
+    if (w.dropped_at_poll == polls_) continue;
     if (w.listener) {
       w.listener->on_fd_ready(ev.events);
       continue;
@@ -366,7 +372,10 @@ void EventLoop::add_reader(int fd, std::function<void()> fn) {
     w.reader = std::move(old);
     throw;
   }
-  if (old) old->cancel();
+  if (old) {
+    old->cancel();
+    w.dropped_at_poll = polls_;
+  }
 }
 
 void EventLoop::add_writer(int fd, std::function<void()> fn) {
@@ -380,13 +389,17 @@ void EventLoop::add_writer(int fd, std::function<void()> fn) {
     w.writer = std::move(old);
     throw;
   }
-  if (old) old->cancel();
+  if (old) {
+    old->cancel();
+    w.dropped_at_poll = polls_;
+  }
 }
 
 bool EventLoop::remove_reader(int fd) {
   if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size() || !fds_[fd].reader) return false;
   auto old = std::move(fds_[fd].reader);
   old->cancel();
+  fds_[fd].dropped_at_poll = polls_;
   update_fd(fd);
   return true;
 }
@@ -395,6 +408,7 @@ bool EventLoop::remove_writer(int fd) {
   if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size() || !fds_[fd].writer) return false;
   auto old = std::move(fds_[fd].writer);
   old->cancel();
+  fds_[fd].dropped_at_poll = polls_;
   update_fd(fd);
   return true;
 }
@@ -403,6 +417,7 @@ void EventLoop::set_fd_listener(int fd, detail::FdListener* listener, std::uint3
   FdWatch& w = watch(fd);
   if (w.reader || w.writer) throw RuntimeError("fd " + std::to_string(fd) + " has add_reader/add_writer callbacks");
   if (interest == 0) listener = nullptr;
+  if (w.listener && w.listener != listener) w.dropped_at_poll = polls_;  // see dispatch_io
   if (interest == w.registered) {
     w.listener = listener;
     return;
@@ -414,7 +429,18 @@ void EventLoop::set_fd_listener(int fd, detail::FdListener* listener, std::uint3
     poller_->remove(fd);
     --watched_fds_;
   } else {
-    poller_->modify(fd, interest);
+    try {
+      poller_->modify(fd, interest);
+    } catch (...) {
+      // A failed change leaves the fd unwatched rather than keeping a listener whose owner, told
+      // of the failure, takes itself for unregistered (and may be destroyed without removing it).
+      poller_->remove(fd);
+      --watched_fds_;
+      w.registered = 0;
+      w.listener = nullptr;
+      w.dropped_at_poll = polls_;
+      throw;
+    }
   }
   w.registered = interest;
   w.listener = listener;

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -988,6 +989,146 @@ TEST(Io, CloseReleasesReaderCallbacks) {
   EXPECT_EQ(token.use_count(), 2);
   loop->close();
   EXPECT_EQ(token.use_count(), 1);
+}
+
+// Two descriptors ready in one poll: the first callback run tears the second watcher down (a
+// transport closing another). The event already collected for the second must not reach it, nor
+// whoever watches its fd number next within the same batch (networking, issue 5).
+namespace {
+
+/// A transport-like watcher (EventLoop::set_fd_listener) that, when called, runs `on_ready`.
+class TestListener final : public asyncio::detail::FdListener {
+ public:
+  explicit TestListener(std::function<void()> on_ready) : on_ready_(std::move(on_ready)) {}
+  void on_fd_ready(std::uint32_t) noexcept override {
+    ++calls;
+    on_ready_();
+  }
+  int calls = 0;
+
+ private:
+  std::function<void()> on_ready_;
+};
+
+}  // namespace
+
+TEST(Io, ListenerRemovedByAnEarlierCallbackOfTheSameBatchIsNotCalled) {
+  auto loop = asyncio::new_event_loop();
+  Pipe a, b;
+  std::unique_ptr<TestListener> la, lb;
+  int first = 0;  // 1 or 2: whichever the poll reported first
+  // Whichever runs first unregisters and destroys the other (under ASan, calling it would be a
+  // use after free), then stops the loop.
+  la = std::make_unique<TestListener>([&] {
+    if (first == 0) first = 1;
+    loop->set_fd_listener(b.r, nullptr, 0);
+    lb.reset();
+    loop->stop();
+  });
+  lb = std::make_unique<TestListener>([&] {
+    if (first == 0) first = 2;
+    loop->set_fd_listener(a.r, nullptr, 0);
+    la.reset();
+    loop->stop();
+  });
+  loop->set_fd_listener(a.r, la.get(), asyncio::poll_readable);
+  loop->set_fd_listener(b.r, lb.get(), asyncio::poll_readable);
+  a.write_byte();
+  b.write_byte();  // both readable before the loop polls: one batch
+  watchdog(*loop);
+  loop->run_forever();
+  ASSERT_NE(first, 0);
+  TestListener* survivor = first == 1 ? la.get() : lb.get();
+  ASSERT_NE(survivor, nullptr);
+  EXPECT_EQ(survivor->calls, 1);
+  EXPECT_EQ(la && lb, false);
+  loop->set_fd_listener(first == 1 ? a.r : b.r, nullptr, 0);
+}
+
+TEST(Io, EventOfAClosedFdIsNotDispatchedToTheNextWatcherOfItsNumber) {
+  auto loop = asyncio::new_event_loop();
+  auto a = std::make_unique<Pipe>();
+  auto b = std::make_unique<Pipe>();
+  std::unique_ptr<Pipe> reused;  // the pipe opened in the callback: its read end takes the freed number
+  int reused_fd = -1, stale_fd = -1;
+  TestListener fresh([] {});  // watches the reused number; its pipe is never written to
+  std::unique_ptr<TestListener> la, lb;
+  // Whichever runs first drops the other: unregisters it, closes its read end, opens a new pipe
+  // (which gets the lowest free number: the one just closed) and watches that.
+  auto take_over = [&](std::unique_ptr<Pipe>& victim, std::unique_ptr<TestListener>& victim_listener) {
+    if (reused) return;
+    stale_fd = victim->r;
+    loop->set_fd_listener(victim->r, nullptr, 0);
+    victim_listener.reset();
+    ::close(victim->r);
+    victim->r = -1;
+    reused = std::make_unique<Pipe>();
+    reused_fd = reused->r;
+    loop->set_fd_listener(reused->r, &fresh, asyncio::poll_readable);
+  };
+  char byte;
+  la = std::make_unique<TestListener>([&] {
+    EXPECT_EQ(::read(a->r, &byte, 1), 1);
+    take_over(b, lb);
+  });
+  lb = std::make_unique<TestListener>([&] {
+    EXPECT_EQ(::read(b->r, &byte, 1), 1);
+    take_over(a, la);
+  });
+  loop->set_fd_listener(a->r, la.get(), asyncio::poll_readable);
+  loop->set_fd_listener(b->r, lb.get(), asyncio::poll_readable);
+  a->write_byte();
+  b->write_byte();
+  loop->call_later(0.05, [&] { loop->stop(); });
+  watchdog(*loop);
+  loop->run_forever();
+  ASSERT_TRUE(reused);
+  ASSERT_EQ(reused_fd, stale_fd) << "the new pipe did not reuse the closed number";
+  EXPECT_EQ(fresh.calls, 0) << "the closed fd's event went to the new watcher of its number";
+  loop->set_fd_listener(reused->r, nullptr, 0);
+  if (la) loop->set_fd_listener(a->r, nullptr, 0);
+  if (lb) loop->set_fd_listener(b->r, nullptr, 0);
+}
+
+TEST(Io, FailedListenerChangeLeavesTheFdUnwatched) {
+  // A poller whose modify() fails, as epoll_ctl(EPOLL_CTL_MOD) may (ENOMEM).
+  class FailingModify final : public asyncio::Poller {
+   public:
+    void add(int fd, std::uint32_t interest) override { inner_->add(fd, interest); }
+    void modify(int, std::uint32_t) override { throw std::system_error(ENOMEM, std::generic_category(), "epoll_ctl"); }
+    void remove(int fd) noexcept override { inner_->remove(fd); }
+    std::size_t poll(std::span<asyncio::PollEvent> out, std::chrono::nanoseconds timeout) override {
+      return inner_->poll(out, timeout);
+    }
+    void wakeup() noexcept override { inner_->wakeup(); }
+    const char* name() const noexcept override { return "failing-modify"; }
+
+   private:
+    std::unique_ptr<asyncio::Poller> inner_ = asyncio::make_poller();
+  };
+  auto loop = asyncio::new_event_loop({.poller = std::make_shared<FailingModify>()});
+  Pipe p;
+  auto doomed = std::make_unique<TestListener>([] {});
+  loop->set_fd_listener(p.r, doomed.get(), asyncio::poll_readable);
+  EXPECT_THROW(loop->set_fd_listener(p.r, doomed.get(), asyncio::poll_readable | asyncio::poll_writable),
+               std::system_error);
+  // Its owner, told of the failure, takes itself for unwatched and goes away without unregistering
+  // (as a transport does): the loop must not call it any more.
+  doomed.reset();
+  p.write_byte();
+  int calls = 0;
+  loop->call_later(0.05, [&] { loop->stop(); });
+  loop->run_forever();
+  // And the fd can be watched again.
+  TestListener next([&] {
+    ++calls;
+    loop->stop();
+  });
+  loop->set_fd_listener(p.r, &next, asyncio::poll_readable);
+  watchdog(*loop);
+  loop->run_forever();
+  EXPECT_EQ(calls, 1);
+  loop->set_fd_listener(p.r, nullptr, 0);
 }
 
 // ---- the exception handler -------------------------------------------------------------------

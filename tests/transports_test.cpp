@@ -844,8 +844,18 @@ TEST(transport_server, AcceptBacksOffOnEmfileAndResumes) {
     Harness h;
     asyncio::Server server = co_await asyncio::create_server(h.factory(), "127.0.0.1", 0);
     SocketAddress addr = server.sockets().at(0).getsockname();
-    // Three clients connect (the kernel completes the handshakes; they wait in the backlog).
     std::vector<Socket> clients;
+    // A first connection is accepted while descriptors are plentiful. Under UBSan this matters:
+    // -fsanitize=vptr validates a dynamic type it has not seen yet (here: the server's listener
+    // called through FdListener* by the loop) by writing its vtable to a pipe(); with no
+    // descriptor left that fails, and UBSan reports "object has invalid vptr" for a live object.
+    // Going through the accept path once first fills UBSan's type cache; so does making the
+    // error the EMFILE path reports.
+    clients.emplace_back(AF_INET, SOCK_STREAM);
+    ::connect(clients.back().fileno(), addr.native(), addr.native_size());
+    co_await wait_until([&] { return h.accepted.size() == 1; });
+    std::exception_ptr warm = std::make_exception_ptr(std::system_error(EMFILE, std::system_category(), "accept"));
+    // Three more clients connect (the kernel completes the handshakes; they wait in the backlog).
     for (int i = 0; i < 3; ++i) {
       clients.emplace_back(AF_INET, SOCK_STREAM);
       ::connect(clients.back().fileno(), addr.native(), addr.native_size());
@@ -859,10 +869,10 @@ TEST(transport_server, AcceptBacksOffOnEmfileAndResumes) {
       co_await asyncio::sleep(0.5);
       for (int fd : burn) ::close(fd);
       EXPECT_EQ(reports, 1) << "one report, then a pause: no busy loop";
-      EXPECT_TRUE(h.accepted.empty());
+      EXPECT_EQ(h.accepted.size(), 1u);
     }
     // Descriptors are available again: within the retry delay (1 s) the server accepts them all.
-    co_await wait_until([&] { return h.accepted.size() == 3; }, 3.0);
+    co_await wait_until([&] { return h.accepted.size() == 4; }, 3.0);
     EXPECT_EQ(reports, 1);
     clients.clear();
     for (auto& p : h.accepted) co_await p->done;

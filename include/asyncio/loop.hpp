@@ -281,6 +281,9 @@ class EventLoop {
     detail::Ref<detail::HandleState> reader, writer;
     detail::FdListener* listener = nullptr;
     std::uint32_t registered = 0;  // interest currently registered with the poller
+    // polls_ when a reader, writer or listener of this fd was last removed or replaced: the
+    // events of that poll were collected for the old watcher and are not dispatched.
+    std::uint64_t dropped_at_poll = 0;
   };
 
   TimerHandle call_at_ns(std::int64_t when, std::function<void()> fn);
@@ -302,6 +305,7 @@ class EventLoop {
   detail::TimerHeap timers_;
   std::vector<FdWatch> fds_;
   std::size_t watched_fds_ = 0;
+  std::uint64_t polls_ = 0;  // dispatch_io calls so far (see FdWatch::dropped_at_poll)
   std::vector<PollEvent> events_;
 
   std::mutex threadsafe_mutex_;
