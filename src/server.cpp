@@ -280,31 +280,37 @@ std::string describe_bind_error(const SocketAddress& a, const std::system_error&
 
 }  // namespace
 
-Coro<Server> create_server(ProtocolFactory factory, std::string host, std::uint16_t port, ServerOptions options) {
+Coro<Server> create_server(ProtocolFactory factory, std::vector<std::string> hosts, std::uint16_t port,
+                           ServerOptions options) {
   EventLoop& loop = get_running_loop();
   std::vector<Socket> sockets;
   if (options.sock) {
-    if (!host.empty() || port != 0) throw ValueError("host/port and sock can not be specified at the same time");
+    if (!hosts.empty() || port != 0) throw ValueError("host/port and sock can not be specified at the same time");
     if (options.sock.type() != SOCK_STREAM) throw ValueError("A Stream Socket was expected");
     sockets.push_back(std::move(options.sock));
   } else {
-    std::vector<AddrInfo> infos = co_await getaddrinfo(host, port, options.family, SOCK_STREAM, 0, options.flags);
-    std::set<std::pair<int, std::string>> seen;  // the resolver may repeat an address
-    for (const AddrInfo& info : infos) {
-      std::string key(reinterpret_cast<const char*>(info.address.native()), info.address.native_size());
-      if (!seen.insert({info.family, key}).second) continue;
-      Socket s(info.family, info.type, info.proto);
-      if (options.reuse_address.value_or(true)) s.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
-      if (options.reuse_port) s.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1);
-      // One socket per family: make IPv6 sockets IPv6-only (Linux enables dual stack by default,
-      // which would make the IPv4 wildcard bind fail with EADDRINUSE).
-      if (info.family == AF_INET6) s.setsockopt(IPPROTO_IPV6, IPV6_V6ONLY, 1);
-      try {
-        s.bind(info.address);
-      } catch (const std::system_error& e) {
-        throw std::system_error(e.code(), describe_bind_error(info.address, e));
+    if (hosts.empty()) throw ValueError("no host to listen on (\"\" means every interface)");
+    // Python's host sequence: every host's addresses, each address once (the resolver may repeat
+    // one, and two hosts may share one). What was bound closes with `sockets` if a bind fails.
+    std::set<std::pair<int, std::string>> seen;
+    for (const std::string& host : hosts) {
+      std::vector<AddrInfo> infos = co_await getaddrinfo(host, port, options.family, SOCK_STREAM, 0, options.flags);
+      for (const AddrInfo& info : infos) {
+        std::string key(reinterpret_cast<const char*>(info.address.native()), info.address.native_size());
+        if (!seen.insert({info.family, key}).second) continue;
+        Socket s(info.family, info.type, info.proto);
+        if (options.reuse_address.value_or(true)) s.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
+        if (options.reuse_port) s.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1);
+        // One socket per family: make IPv6 sockets IPv6-only (Linux enables dual stack by
+        // default, which would make the IPv4 wildcard bind fail with EADDRINUSE).
+        if (info.family == AF_INET6) s.setsockopt(IPPROTO_IPV6, IPV6_V6ONLY, 1);
+        try {
+          s.bind(info.address);
+        } catch (const std::system_error& e) {
+          throw std::system_error(e.code(), describe_bind_error(info.address, e));
+        }
+        sockets.push_back(std::move(s));
       }
-      sockets.push_back(std::move(s));
     }
     if (sockets.empty()) throw std::system_error(EADDRNOTAVAIL, std::system_category(), "getaddrinfo() returned empty list");
   }
@@ -316,6 +322,17 @@ Coro<Server> create_server(ProtocolFactory factory, std::string host, std::uint1
     co_await sleep(0);
   }
   co_return server;
+}
+
+Coro<Server> create_server(ProtocolFactory factory, std::vector<std::string> hosts, std::uint16_t port) {
+  return create_server(std::move(factory), std::move(hosts), port, ServerOptions());
+}
+
+Coro<Server> create_server(ProtocolFactory factory, std::string host, std::uint16_t port, ServerOptions options) {
+  // (A plain function: the list is built here, outside any coroutine frame.)
+  std::vector<std::string> hosts;
+  if (!options.sock || !host.empty()) hosts.push_back(std::move(host));
+  return create_server(std::move(factory), std::move(hosts), port, std::move(options));
 }
 
 Coro<Server> create_server(ProtocolFactory factory, std::string host, std::uint16_t port) {

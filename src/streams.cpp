@@ -499,6 +499,12 @@ Coro<Server> start_server(ClientConnectedCallback client_connected_cb, std::stri
                        std::move(options));
 }
 
+Coro<Server> start_server(ClientConnectedCallback client_connected_cb, std::vector<std::string> hosts,
+                          std::uint16_t port, ServerOptions options, std::size_t limit) {
+  return create_server(server_factory(std::move(client_connected_cb), limit), std::move(hosts), port,
+                       std::move(options));
+}
+
 Coro<std::pair<StreamReader, StreamWriter>> open_unix_connection(std::string path, std::size_t limit) {
   auto made_protocol = make_stream_protocol(limit);
   std::shared_ptr<detail::ReaderState> reader = made_protocol.first;
@@ -524,6 +530,10 @@ Coro<std::pair<StreamReader, StreamWriter>> open_connection(std::string host, st
 }
 Coro<Server> start_server(ClientConnectedCallback client_connected_cb, std::string host, std::uint16_t port) {
   return start_server(std::move(client_connected_cb), std::move(host), port, ServerOptions(), DEFAULT_LIMIT);
+}
+Coro<Server> start_server(ClientConnectedCallback client_connected_cb, std::vector<std::string> hosts,
+                          std::uint16_t port) {
+  return start_server(std::move(client_connected_cb), std::move(hosts), port, ServerOptions(), DEFAULT_LIMIT);
 }
 Coro<Server> start_unix_server(ClientConnectedCallback client_connected_cb, std::string path) {
   return start_unix_server(std::move(client_connected_cb), std::move(path), ServerOptions(), DEFAULT_LIMIT);

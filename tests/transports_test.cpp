@@ -834,6 +834,92 @@ TEST(transport_connect, CancellingAHappyEyeballsConnectLeaksNothing) {
 
 // ---- accept under descriptor exhaustion ---------------------------------------------------------------
 
+// ---- a list of hosts (Python's host sequence) ------------------------------------------------------
+
+TEST(transport_server, ListensOnEveryHostOfAList) {
+  run_loop([]() -> Coro<void> {
+    // All of 127.0.0.0/8 is loopback on Linux; ::1 joins when IPv6 loopback is configured.
+    std::vector<std::string> hosts{"127.0.0.1", "127.0.0.2"};
+    if (net_test::have_ipv6()) hosts.push_back("::1");
+    Harness h;
+    h.echo = true;
+    asyncio::Server server = co_await asyncio::create_server(h.factory(), hosts, 0);
+    CO_ASSERT_EQ(server.sockets().size(), hosts.size());
+    for (std::size_t i = 0; i < hosts.size(); ++i) {
+      SocketAddress bound = server.sockets()[i].getsockname();
+      EXPECT_EQ(bound.host(), hosts[i]);  // one socket per host, in the order given
+      auto conn = co_await asyncio::create_connection(recorder, hosts[i], bound.port());
+      auto transport = conn.first;
+      auto client = conn.second;
+      transport->write(hosts[i]);
+      co_await wait_until([&] { return client->data == hosts[i]; });
+      transport->close();
+      co_await client->done;
+    }
+    EXPECT_EQ(h.accepted.size(), hosts.size());
+    server.close();
+    co_await server.wait_closed();
+  }());
+}
+
+TEST(transport_server, HostListBindsEachAddressOnceAndClosesEverythingOnError) {
+  int before = net_test::count_open_fds();
+  run_loop([]() -> Coro<void> {
+    Harness h;
+    std::vector<std::string> twice{"127.0.0.1", "127.0.0.1"};
+    asyncio::Server server = co_await asyncio::create_server(h.factory(), twice, 0);
+    EXPECT_EQ(server.sockets().size(), 1u);
+    server.close();
+    co_await server.wait_closed();
+    // 192.0.2.1 (TEST-NET-1) is nobody's address here: its bind fails after 127.0.0.1's worked.
+    std::vector<std::string> unbindable{"127.0.0.1", "192.0.2.1"};
+    try {
+      co_await asyncio::create_server(h.factory(), unbindable, 0);
+      ADD_FAILURE() << "bind should fail";
+    } catch (const std::system_error& e) {
+      EXPECT_EQ(e.code(), std::errc::address_not_available);
+      EXPECT_NE(std::string(e.what()).find("192.0.2.1"), std::string::npos) << e.what();
+    }
+    std::vector<std::string> none;
+    EXPECT_THROW(co_await asyncio::create_server(h.factory(), none, 0), asyncio::ValueError);
+    asyncio::ServerOptions with_sock;
+    with_sock.sock = net_test::listen_tcp();
+    std::vector<std::string> one{"127.0.0.1"};
+    EXPECT_THROW(co_await asyncio::create_server(h.factory(), one, 0, std::move(with_sock)), asyncio::ValueError);
+  }());
+  EXPECT_EQ(net_test::count_open_fds(), before) << "the socket bound before the failure was closed";
+}
+
+namespace {
+Coro<void> echo_one_line(asyncio::StreamReader reader, asyncio::StreamWriter writer) {
+  std::string line = co_await reader.readline();
+  writer.write(line);
+  co_await writer.drain();
+  writer.close();
+  co_await writer.wait_closed();
+}
+}  // namespace
+
+TEST(transport_server, StartServerOnAHostList) {
+  run_loop([]() -> Coro<void> {
+    std::vector<std::string> hosts{"127.0.0.1", "127.0.0.2"};
+    asyncio::Server server = co_await asyncio::start_server(echo_one_line, hosts, 0);
+    CO_ASSERT_EQ(server.sockets().size(), 2u);
+    for (const asyncio::Socket& s : server.sockets()) {
+      SocketAddress bound = s.getsockname();
+      auto conn = co_await asyncio::open_connection(bound.host(), bound.port());
+      std::string expected = "hello " + bound.host() + "\n";
+      conn.second.write(expected);
+      std::string echoed = co_await conn.first.readline();
+      EXPECT_EQ(echoed, expected);
+      conn.second.close();
+      co_await conn.second.wait_closed();
+    }
+    server.close();
+    co_await server.wait_closed();
+  }());
+}
+
 TEST(transport_server, AcceptBacksOffOnEmfileAndResumes) {
   int before = net_test::count_open_fds();
   run_loop([]() -> Coro<void> {

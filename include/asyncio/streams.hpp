@@ -149,6 +149,11 @@ Coro<std::pair<StreamReader, StreamWriter>> open_connection(std::string host, st
 Coro<Server> start_server(ClientConnectedCallback client_connected_cb, std::string host, std::uint16_t port,
                           ServerOptions options, std::size_t limit = DEFAULT_LIMIT);
 Coro<Server> start_server(ClientConnectedCallback client_connected_cb, std::string host, std::uint16_t port);
+/// The same on every address of every host (see create_server with a host list).
+Coro<Server> start_server(ClientConnectedCallback client_connected_cb, std::vector<std::string> hosts,
+                          std::uint16_t port, ServerOptions options, std::size_t limit = DEFAULT_LIMIT);
+Coro<Server> start_server(ClientConnectedCallback client_connected_cb, std::vector<std::string> hosts,
+                          std::uint16_t port);
 /// The same on Unix sockets.
 Coro<std::pair<StreamReader, StreamWriter>> open_unix_connection(std::string path, std::size_t limit = DEFAULT_LIMIT);
 Coro<Server> start_unix_server(ClientConnectedCallback client_connected_cb, std::string path, ServerOptions options,

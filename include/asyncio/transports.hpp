@@ -318,6 +318,14 @@ Coro<std::pair<std::shared_ptr<Transport>, std::shared_ptr<detail::factory_proto
 /// (IPv4 and IPv6) gets one listening socket each; IPv6 sockets are IPv6-only, as in asyncio.
 Coro<Server> create_server(ProtocolFactory factory, std::string host, std::uint16_t port, ServerOptions options);
 Coro<Server> create_server(ProtocolFactory factory, std::string host, std::uint16_t port);
+/// Listens on every address of every host (Python's host sequence); each address once, one
+/// socket each (Server::sockets). With port 0 each socket gets its own free port. Name the list
+/// before a co_await (g++ 12 destroys braced temporaries in a throwing co_await twice):
+///   std::vector<std::string> hosts{"127.0.0.1", "::1"};
+///   asyncio::Server server = co_await asyncio::create_server(factory, hosts, 8888);
+Coro<Server> create_server(ProtocolFactory factory, std::vector<std::string> hosts, std::uint16_t port,
+                           ServerOptions options);
+Coro<Server> create_server(ProtocolFactory factory, std::vector<std::string> hosts, std::uint16_t port);
 
 /// Unix sockets (Python's loop.create_unix_connection / create_unix_server). A stale socket file
 /// at `path` is removed before binding, as asyncio does; path "" with `sock` adopts a connected
