@@ -305,6 +305,7 @@ std::string describe_wait_kind(const char* kind, const std::type_info* type, std
   if (kind) {
     if (std::strcmp(kind, "sleep") == 0) return format_delay(value);
     if (std::strcmp(kind, "fd") == 0) return "fd " + std::to_string(value);
+    if (std::strcmp(kind, "queue") == 0) return value == 0 ? "queue get" : "queue put";
     return kind;
   }
   if (!type) return "?";

@@ -30,6 +30,7 @@ class ParkedWaiter final : public Suspension {
   void await_suspend(std::coroutine_handle<> h);
   void await_resume() { task_->resume_checked(aborted_); }
   bool cancel_wait(const std::string&) noexcept override;
+  WaitTarget wait_target() const noexcept override;  // diagnostics: the queue's kind
 
  private:
   friend class WaitQueue;
@@ -44,7 +45,8 @@ class ParkedWaiter final : public Suspension {
 /// An intrusive FIFO of parked tasks: no allocation to wait.
 class WaitQueue {
  public:
-  WaitQueue() noexcept = default;
+  /// `kind` names the wait in task dumps and traces ("stream read", ...).
+  explicit WaitQueue(const char* kind) noexcept : kind_(kind) {}
   WaitQueue(const WaitQueue&) = delete;
   WaitQueue& operator=(const WaitQueue&) = delete;
   ~WaitQueue() { wake_all(); }
@@ -73,6 +75,7 @@ class WaitQueue {
     w->prev_ = w->next_ = nullptr;
     w->linked_ = false;
   }
+  const char* kind() const noexcept { return kind_; }
   /// Wakes every parked task; each re-checks the state it waited on.
   void wake_all() noexcept {
     while (ParkedWaiter* w = head_) {
@@ -82,6 +85,7 @@ class WaitQueue {
   }
 
  private:
+  const char* kind_;
   ParkedWaiter* head_ = nullptr;
   ParkedWaiter* tail_ = nullptr;
 };
@@ -95,6 +99,8 @@ void ParkedWaiter::await_suspend(std::coroutine_handle<> h) {
   q_->push(this);
   task_->park(this, h);
 }
+
+WaitTarget ParkedWaiter::wait_target() const noexcept { return {q_->kind()}; }
 
 bool ParkedWaiter::cancel_wait(const std::string&) noexcept {
   if (!linked_) return false;
@@ -172,7 +178,7 @@ class ReaderState {
   ByteBuffer buffer;
   std::exception_ptr exc;
   Transport* transport = nullptr;
-  WaitQueue waiter;  // at most one task
+  WaitQueue waiter{"stream read"};  // at most one task
   std::size_t read_chunk = kMinReadChunk;
   std::size_t offered = 0;
   bool eof = false;
@@ -229,10 +235,10 @@ class StreamProtocolImpl final : public BufferedProtocol, public std::enable_sha
   bool connection_lost_ = false;
   std::exception_ptr lost_exc;
   bool paused = false;  // writing
-  WaitQueue drain_waiters;
+  WaitQueue drain_waiters{"stream drain"};
   bool closed = false;
   std::exception_ptr closed_exc;
-  WaitQueue close_waiters;
+  WaitQueue close_waiters{"stream close"};
 
  private:
   std::shared_ptr<ReaderState> reader_;

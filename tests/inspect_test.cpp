@@ -103,6 +103,31 @@ TEST(inspectCallGraph, NestedAwaitsAreListedInnermostFirst) {
   finish(*loop);
 }
 
+TEST(inspectCallGraph, WaitsOnPrimitivesAndSocketsSayWhatTheyWaitFor) {
+  auto loop = asyncio::new_event_loop({.virtual_time = true});
+  asyncio::Lock lock;
+  asyncio::Queue<int> empty;
+  asyncio::Queue<int> full(1);
+  full.put_nowait(1);
+  auto [mine, peer] = asyncio::socketpair();
+  auto hold = [&]() -> Coro<void> { co_await lock.acquire(); co_await asyncio::sleep(100); };
+  auto locker = [&]() -> Coro<void> { co_await lock.acquire(); };
+  auto getter = [&]() -> Coro<void> { (void)co_await empty.get(); };
+  auto putter = [&]() -> Coro<void> { co_await full.put(2); };
+  auto reader = [&]() -> Coro<void> { (void)co_await asyncio::sock_recv(mine, 10); };
+  auto h = loop->create_task(hold(), "holder");
+  auto l = loop->create_task(locker(), "locker");
+  auto g = loop->create_task(getter(), "getter");
+  auto p = loop->create_task(putter(), "putter");
+  auto r = loop->create_task(reader(), "reader");
+  run_iterations(*loop, 2);
+  EXPECT_EQ(asyncio::capture_call_graph(l).waiting_on, "lock");
+  EXPECT_EQ(asyncio::capture_call_graph(g).waiting_on, "queue get");
+  EXPECT_EQ(asyncio::capture_call_graph(p).waiting_on, "queue put");
+  EXPECT_EQ(asyncio::capture_call_graph(r).waiting_on, "fd " + std::to_string(mine.fileno()));
+  finish(*loop);
+}
+
 TEST(inspectCallGraph, TaskAwaitedByAnotherTask) {
   auto loop = asyncio::new_event_loop({.virtual_time = true});
   auto c = loop->create_task(child(), "c1");

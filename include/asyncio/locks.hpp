@@ -88,6 +88,7 @@ class LockAcquire : public Waiter {
   bool await_ready() noexcept;
   void await_suspend(std::coroutine_handle<> h) { suspend_on_lock(h); }
   bool await_resume();
+  WaitTarget wait_target() const noexcept override { return {"lock"}; }  // diagnostics
 
  private:
   void suspend_on_lock(std::coroutine_handle<> h);
@@ -104,6 +105,7 @@ class SemaphoreAcquire : public Waiter {
   bool await_ready() noexcept;
   void await_suspend(std::coroutine_handle<> h);
   bool await_resume();
+  WaitTarget wait_target() const noexcept override { return {"semaphore"}; }  // diagnostics
 
  private:
   Semaphore* sem_;
@@ -117,6 +119,7 @@ class EventWait final : public Waiter {
   bool await_ready() const noexcept;
   void await_suspend(std::coroutine_handle<> h);
   bool await_resume();
+  WaitTarget wait_target() const noexcept override { return {"event"}; }  // diagnostics
 
  private:
   Event* event_;
@@ -130,6 +133,7 @@ class NotifyWait final : public Waiter {
   bool await_ready() const noexcept { return false; }
   void await_suspend(std::coroutine_handle<> h);
   void await_resume();
+  WaitTarget wait_target() const noexcept override { return {"condition"}; }  // diagnostics
 
  private:
   Condition* cond_;

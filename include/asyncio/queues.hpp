@@ -228,6 +228,7 @@ class BasicQueue {
       return false;
     }
     void await_suspend(std::coroutine_handle<> h) { suspend(q_->getters_, h, "get from a Queue"); }
+    WaitTarget wait_target() const noexcept override { return {"queue", nullptr, 0}; }  // 0: get
     T await_resume() {
       switch (state_) {
         case State::idle:
@@ -281,6 +282,7 @@ class BasicQueue {
       return true;
     }
     void await_suspend(std::coroutine_handle<> h) { suspend(q_->putters_, h, "put into a Queue"); }
+    WaitTarget wait_target() const noexcept override { return {"queue", nullptr, 1}; }  // 1: put
     void await_resume() {
       switch (state_) {
         case State::idle:

@@ -173,6 +173,7 @@ class SockOp : public Suspension {
   bool await_ready() { return attempt_now(); }
   void await_suspend(std::coroutine_handle<> h);
   bool cancel_wait(const std::string& msg) noexcept override;
+  WaitTarget wait_target() const noexcept override { return {"fd", nullptr, fd_}; }  // diagnostics
 
   /// Called by SocketIo when the descriptor is ready: true if the operation finished.
   bool on_ready() noexcept { return attempt(); }
