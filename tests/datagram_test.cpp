@@ -26,6 +26,14 @@ struct Datagrams : asyncio::DatagramProtocol {
 };
 
 std::shared_ptr<Datagrams> datagrams() { return std::make_shared<Datagrams>(); }
+
+/// Also counts the flow control calls.
+struct FlowDatagrams : Datagrams {
+  int pauses = 0, resumes = 0;
+  void pause_writing() override { ++pauses; }
+  void resume_writing() override { ++resumes; }
+};
+std::shared_ptr<FlowDatagrams> flow_datagrams() { return std::make_shared<FlowDatagrams>(); }
 std::shared_ptr<Datagrams> echoer() {
   auto p = std::make_shared<Datagrams>();
   p->echo = true;
@@ -171,6 +179,57 @@ TEST(transport_datagram, AdoptsASocket) {
     EXPECT_THROW(co_await asyncio::create_datagram_endpoint(datagrams, std::move(bad)), asyncio::ValueError);
     endpoint.first->abort();
     co_await endpoint.second->lost;
+  }());
+}
+
+// 512 bytes, numbered.
+std::string numbered_datagram(int i) {
+  std::string d = "datagram " + std::to_string(i) + " ";
+  d.resize(512, static_cast<char>('a' + i % 26));
+  return d;
+}
+
+TEST(transport_datagram, SendsQueueWhileTheSocketWouldBlockAndGoOutInOrder) {
+  run_loop([]() -> Coro<void> {
+    // Loopback UDP drops datagrams rather than make the sender wait; a connected Unix datagram
+    // pair blocks (EAGAIN) as soon as the receiver holds net.unix.max_dgram_qlen of them.
+    std::pair<asyncio::Socket, asyncio::Socket> pair = asyncio::socketpair(AF_UNIX, SOCK_DGRAM);
+    asyncio::DatagramOptions so;
+    so.sock = std::move(pair.first);
+    auto sender = co_await asyncio::create_datagram_endpoint(flow_datagrams, std::move(so));
+    sender.first->set_write_buffer_limits(4096, 1024);
+    constexpr int kCount = 200;
+    constexpr std::size_t kQueuedSize = 512 + 8;  // asyncio counts 8 bytes of header per datagram
+    int queued_from = kCount;  // the first datagram the socket did not take
+    for (int i = 0; i < kCount; ++i) {
+      std::size_t before = sender.first->get_write_buffer_size();
+      sender.first->sendto(numbered_datagram(i));
+      std::size_t after = sender.first->get_write_buffer_size();
+      if (after != 0 && queued_from == kCount) queued_from = i;
+      // Once one datagram waits, every later one queues behind it (no overtaking).
+      EXPECT_EQ(after, i < queued_from ? 0 : before + kQueuedSize) << "datagram " << i;
+    }
+    CO_ASSERT_TRUE(queued_from < kCount);  // the socket did block...
+    EXPECT_GT(queued_from, 0);             // ...after taking the first ones
+    EXPECT_EQ(sender.first->get_write_buffer_size(), static_cast<std::size_t>(kCount - queued_from) * kQueuedSize);
+    EXPECT_EQ(sender.second->pauses, 1);
+    EXPECT_EQ(sender.second->resumes, 0);
+    // close() keeps the queue: it drains first, then connection_lost.
+    sender.first->close();
+    co_await asyncio::sleep(0.02);
+    EXPECT_FALSE(sender.second->lost.done()) << "nothing can drain while the receiver does not read";
+    // The receiver starts reading: everything arrives, in order.
+    asyncio::DatagramOptions ro;
+    ro.sock = std::move(pair.second);
+    auto receiver = co_await asyncio::create_datagram_endpoint(datagrams, std::move(ro));
+    co_await wait_until([&] { return receiver.second->received.size() == static_cast<std::size_t>(kCount); });
+    for (int i = 0; i < kCount; ++i) EXPECT_EQ(receiver.second->received[i].first, numbered_datagram(i)) << i;
+    co_await sender.second->lost;
+    EXPECT_EQ(sender.first->get_write_buffer_size(), 0u);
+    EXPECT_EQ(sender.second->resumes, 1);
+    EXPECT_TRUE(sender.second->errors.empty());
+    receiver.first->close();
+    co_await receiver.second->lost;
   }());
 }
 
