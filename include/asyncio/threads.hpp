@@ -483,8 +483,13 @@ class LoopCall final : public LoopLink {
  private:
   void deliver(FutureStateBase& future) override {
     auto& f = static_cast<FutureState<R>&>(future);
+    // Moved, not copied: the call keeps no reference to the exception. The executor's thread may
+    // drop the last reference to this call after the loop has caught and read the exception, and
+    // it would then destroy the exception there; that is correct (exception_ptr's count is
+    // atomic), but ThreadSanitizer does not see libstdc++'s uninstrumented atomics and reported a
+    // race between the loop reading what() and the thread freeing the message (dns_test).
     if (error_)
-      f.set_exception(error_);
+      f.set_exception(std::move(error_));
     else if constexpr (std::is_void_v<R>)
       f.set_result();
     else
