@@ -6,6 +6,7 @@ set -euo pipefail
 
 PACKAGES=(
   g++ clang-14 cmake ninja-build make pkg-config   # compilers and build tools
+  libclang-rt-14-dev                               # clang 14 sanitizer runtimes and libFuzzer
   libgtest-dev libgmock-dev googletest             # tests
   libbenchmark-dev                                 # micro-benchmarks
   python3 curl ca-certificates                     # interop tests and scripts
