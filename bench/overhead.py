@@ -4,8 +4,8 @@ turn, one workload per process, several rounds, and prints the median of each me
 
     bench/overhead.py --rounds 9 \\
         before=/tmp/base/build/bench/core_bench \\
-        after=build/release/bench/core_bench \\
-        "traced=ASYNCIO_TRACE=/dev/null build/release/bench/core_bench"
+        after=build/bench/bench/core_bench \\
+        "traced=ASYNCIO_TRACE=/dev/null build/bench/bench/core_bench"
 
 Each variant is NAME=[ENV=VALUE ...] BINARY. Variants alternate inside each round, so a noisy
 machine disturbs them alike. Prints a Markdown table: the median per variant, and each variant

@@ -5,13 +5,13 @@
 #   bench/run_core.sh [--quick]
 #
 # --quick divides every count by 100 (a smoke test; the numbers mean little).
-# BUILD_DIR (default build/release) is where our core_bench is built, by the release preset.
+# BUILD_DIR (default build/bench) is where our core_bench is built, by the bench preset.
 # Missing Debian packages (python3-uvloop, libboost-dev) are installed with apt-get.
 # Raw output of each peer is kept in build/bench-core/<peer>.log.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-BUILD_DIR=${BUILD_DIR:-build/release}
+BUILD_DIR=${BUILD_DIR:-build/bench}
 PEER_DIR=build/bench-peers
 LOG_DIR=build/bench-core
 TABLE=build/bench-core.md
@@ -57,12 +57,12 @@ build_asio_peer() {
   g++ -std=c++20 -O2 -DNDEBUG -o "$bin" "$src" || { rm -f "$bin"; return 1; }
 }
 
-# Configures with the release preset the first time; afterwards an incremental build, so the
+# Configures with the bench preset the first time; afterwards an incremental build, so the
 # numbers are never those of a stale binary.
 build_core_bench() {
   if [[ ! -f $BUILD_DIR/build.ninja && ! -f $BUILD_DIR/Makefile ]]; then
-    log "configuring $BUILD_DIR (cmake --preset release)"
-    cmake --preset release -B "$BUILD_DIR" >&2 || return 1
+    log "configuring $BUILD_DIR (cmake --preset bench)"
+    cmake --preset bench -B "$BUILD_DIR" >&2 || return 1
   fi
   log "building core_bench in $BUILD_DIR"
   cmake --build "$BUILD_DIR" --target core_bench >&2

@@ -6,13 +6,13 @@
 #   bench/run_sync.sh [--quick]
 #
 # --quick divides every count by 100 (a smoke test; the numbers mean little).
-# BUILD_DIR (default build/release) is where our sync_bench is built, by the release preset.
+# BUILD_DIR (default build/bench) is where our sync_bench is built, by the bench preset.
 # Missing Debian packages (python3-uvloop, libboost-dev) are installed with apt-get.
 # Raw output of each peer is kept in build/bench-sync/<peer>.log.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-BUILD_DIR=${BUILD_DIR:-build/release}
+BUILD_DIR=${BUILD_DIR:-build/bench}
 PEER_DIR=build/bench-peers
 LOG_DIR=build/bench-sync
 TABLE=build/bench-sync.md
@@ -58,12 +58,12 @@ build_asio_peer() {
   g++ -std=c++20 -O2 -DNDEBUG -o "$bin" "$src" -pthread || { rm -f "$bin"; return 1; }
 }
 
-# Configures with the release preset the first time; afterwards an incremental build, so the
+# Configures with the bench preset the first time; afterwards an incremental build, so the
 # numbers are never those of a stale binary.
 build_sync_bench() {
   if [[ ! -f $BUILD_DIR/build.ninja && ! -f $BUILD_DIR/Makefile ]]; then
-    log "configuring $BUILD_DIR (cmake --preset release)"
-    cmake --preset release -B "$BUILD_DIR" >&2 || return 1
+    log "configuring $BUILD_DIR (cmake --preset bench)"
+    cmake --preset bench -B "$BUILD_DIR" >&2 || return 1
   fi
   log "building sync_bench in $BUILD_DIR"
   cmake --build "$BUILD_DIR" --target sync_bench >&2
