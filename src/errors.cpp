@@ -37,6 +37,18 @@ bool is_cancelled_error(const std::exception_ptr& e) noexcept {
   }
 }
 
+bool is_cancelled_error(const std::exception_ptr& e, std::string& message) {
+  if (!e) return false;
+  try {
+    std::rethrow_exception(e);
+  } catch (const CancelledError& c) {
+    message = c.message();
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
 std::string describe_exception(const std::exception_ptr& e) {
   if (!e) return "no exception";
   try {

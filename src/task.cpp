@@ -11,17 +11,6 @@ constinit thread_local TaskCore* t_current_task = nullptr;
 namespace {
 std::atomic<std::uint64_t> g_task_counter{0};
 
-bool is_cancelled_error(const std::exception_ptr& e, std::string& message) {
-  try {
-    std::rethrow_exception(e);
-  } catch (const CancelledError& c) {
-    message = c.message();
-    return true;
-  } catch (...) {
-    return false;
-  }
-}
-
 std::string short_function_name(const char* full) {
   // "asyncio::Coro<void> factorial(std::string, int)" -> "factorial"
   std::string s(full);

@@ -78,6 +78,8 @@ std::string describe_exception(const std::exception_ptr& e);
 
 /// True if `e` holds a CancelledError.
 bool is_cancelled_error(const std::exception_ptr& e) noexcept;
+/// True if `e` holds a CancelledError; its message is then stored in `message`.
+bool is_cancelled_error(const std::exception_ptr& e, std::string& message);
 
 }  // namespace asyncio
 

@@ -143,6 +143,52 @@ Outcome<Stored<T>> take_outcome(const Future<T>& f) {
   return Outcome<Stored<T>>(take_stored(f));
 }
 
+/// Takes each child's value for the plain form (a failure was raised before this runs).
+struct TakeStored {
+  template <class T>
+  auto operator()(const Future<T>& f) const {
+    return take_stored(f);
+  }
+};
+/// Takes each child's value or exception for the return_exceptions form.
+struct TakeOutcome {
+  template <class T>
+  auto operator()(const Future<T>& f) const {
+    return take_outcome(f);
+  }
+};
+
+/// The tuple forms: start every child (in argument order), collect with `Take`.
+template <class Result, class Take, class... A>
+Future<Result> gather_tuple(bool return_exceptions, A&&... aws) {
+  // Braced initialisation runs left to right, so the children start in argument order.
+  std::tuple<Future<value_of<A>>...> futures{as_future(std::forward<A>(aws))...};
+  std::vector<Ref<FutureStateBase>> children;
+  std::apply([&](auto&... f) { (children.emplace_back(f.state()), ...); }, futures);
+  return start_gather<Result>(std::move(children), return_exceptions, [futures]() {
+    return std::apply([](auto&... f) { return Result(Take{}(f)...); }, futures);
+  });
+}
+
+/// The range forms: start every child (in order), collect a std::vector with `Take`.
+template <class Result, class Take, class A>
+Future<Result> gather_range(std::vector<A> aws, bool return_exceptions) {
+  using T = value_of<A>;
+  auto futures = std::make_shared<std::vector<Future<T>>>();
+  futures->reserve(aws.size());
+  std::vector<Ref<FutureStateBase>> children;
+  for (auto& a : aws) {
+    futures->push_back(as_future(std::move(a)));
+    children.emplace_back(futures->back().state());
+  }
+  return start_gather<Result>(std::move(children), return_exceptions, [futures]() {
+    Result out;
+    out.reserve(futures->size());
+    for (auto& f : *futures) out.push_back(Take{}(f));
+    return out;
+  });
+}
+
 }  // namespace detail
 
 /// Runs the awaitables concurrently; the result is a std::tuple of their results, in order.
@@ -150,13 +196,7 @@ template <class... A>
   requires(sizeof...(A) > 0)
 Future<std::tuple<detail::Stored<detail::value_of<A>>...>> gather(A&&... aws) {
   using Result = std::tuple<detail::Stored<detail::value_of<A>>...>;
-  // Braced initialisation runs left to right, so the children start in argument order.
-  std::tuple<Future<detail::value_of<A>>...> futures{detail::as_future(std::forward<A>(aws))...};
-  std::vector<detail::Ref<detail::FutureStateBase>> children;
-  std::apply([&](auto&... f) { (children.emplace_back(f.state()), ...); }, futures);
-  return detail::start_gather<Result>(std::move(children), false, [futures]() {
-    return std::apply([](auto&... f) { return Result(detail::take_stored(f)...); }, futures);
-  });
+  return detail::gather_tuple<Result, detail::TakeStored>(false, std::forward<A>(aws)...);
 }
 
 /// As above, but every child gives an Outcome (value or exception) and nothing is raised.
@@ -164,53 +204,21 @@ template <class... A>
   requires(sizeof...(A) > 0)
 Future<std::tuple<Outcome<detail::Stored<detail::value_of<A>>>...>> gather(ReturnExceptions, A&&... aws) {
   using Result = std::tuple<Outcome<detail::Stored<detail::value_of<A>>>...>;
-  // Braced initialisation runs left to right, so the children start in argument order.
-  std::tuple<Future<detail::value_of<A>>...> futures{detail::as_future(std::forward<A>(aws))...};
-  std::vector<detail::Ref<detail::FutureStateBase>> children;
-  std::apply([&](auto&... f) { (children.emplace_back(f.state()), ...); }, futures);
-  return detail::start_gather<Result>(std::move(children), true, [futures]() {
-    return std::apply([](auto&... f) { return Result(detail::take_outcome(f)...); }, futures);
-  });
+  return detail::gather_tuple<Result, detail::TakeOutcome>(true, std::forward<A>(aws)...);
 }
 
 /// Gathers a range (a std::vector) of same-typed awaitables into a std::vector of results.
 template <class A>
 Future<std::vector<detail::Stored<detail::value_of<A>>>> gather(std::vector<A> aws) {
-  using T = detail::value_of<A>;
-  using Result = std::vector<detail::Stored<T>>;
-  auto futures = std::make_shared<std::vector<Future<T>>>();
-  futures->reserve(aws.size());
-  std::vector<detail::Ref<detail::FutureStateBase>> children;
-  for (auto& a : aws) {
-    futures->push_back(detail::as_future(std::move(a)));
-    children.emplace_back(futures->back().state());
-  }
-  return detail::start_gather<Result>(std::move(children), false, [futures]() {
-    Result out;
-    out.reserve(futures->size());
-    for (auto& f : *futures) out.push_back(detail::take_stored(f));
-    return out;
-  });
+  using Result = std::vector<detail::Stored<detail::value_of<A>>>;
+  return detail::gather_range<Result, detail::TakeStored>(std::move(aws), false);
 }
 
 /// Range form with return_exceptions: a std::vector of Outcomes.
 template <class A>
 Future<std::vector<Outcome<detail::Stored<detail::value_of<A>>>>> gather(ReturnExceptions, std::vector<A> aws) {
-  using T = detail::value_of<A>;
-  using Result = std::vector<Outcome<detail::Stored<T>>>;
-  auto futures = std::make_shared<std::vector<Future<T>>>();
-  futures->reserve(aws.size());
-  std::vector<detail::Ref<detail::FutureStateBase>> children;
-  for (auto& a : aws) {
-    futures->push_back(detail::as_future(std::move(a)));
-    children.emplace_back(futures->back().state());
-  }
-  return detail::start_gather<Result>(std::move(children), true, [futures]() {
-    Result out;
-    out.reserve(futures->size());
-    for (auto& f : *futures) out.push_back(detail::take_outcome(f));
-    return out;
-  });
+  using Result = std::vector<Outcome<detail::Stored<detail::value_of<A>>>>;
+  return detail::gather_range<Result, detail::TakeOutcome>(std::move(aws), true);
 }
 
 }  // namespace asyncio

@@ -32,16 +32,7 @@ class Outcome {
   /// The exception, or null.
   std::exception_ptr exception() const noexcept { return v_.index() == 1 ? std::get<1>(v_) : nullptr; }
   /// True if the exception is a CancelledError.
-  bool cancelled() const noexcept {
-    if (v_.index() != 1) return false;
-    try {
-      std::rethrow_exception(std::get<1>(v_));
-    } catch (const CancelledError&) {
-      return true;
-    } catch (...) {
-      return false;
-    }
-  }
+  bool cancelled() const noexcept { return v_.index() == 1 && is_cancelled_error(std::get<1>(v_)); }
 
  private:
   std::variant<T, std::exception_ptr> v_;
