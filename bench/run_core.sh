@@ -28,67 +28,17 @@ for arg in "$@"; do
   esac
 done
 
-log() { echo "run_core.sh: $*" >&2; }
-
-as_root() {
-  if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi
-}
-
-# Installs only what is missing, so a second run never touches apt.
-ensure_packages() {
-  local missing=() pkg
-  for pkg in "$@"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' ||
-      missing+=("$pkg")
-  done
-  ((${#missing[@]} == 0)) && return 0
-  log "installing ${missing[*]}"
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
-}
-
-# Rebuilt when its sources change; not part of the CMake build, so the library never needs Boost.
-build_asio_peer() {
-  local src=bench/peers/core_asio.cpp bin=$PEER_DIR/core_asio
-  if [[ -x $bin && $bin -nt $src && $bin -nt bench/bench_common.hpp ]]; then return 0; fi
-  log "building $bin"
-  mkdir -p "$PEER_DIR"
-  # A failed build must not leave the previous binary to be benchmarked as if it were current.
-  g++ -std=c++20 -O2 -DNDEBUG -o "$bin" "$src" || { rm -f "$bin"; return 1; }
-}
-
-# Configures with the bench preset the first time; afterwards an incremental build, so the
-# numbers are never those of a stale binary.
-build_core_bench() {
-  if [[ ! -f $BUILD_DIR/build.ninja && ! -f $BUILD_DIR/Makefile ]]; then
-    log "configuring $BUILD_DIR (cmake --preset bench)"
-    cmake --preset bench -B "$BUILD_DIR" >&2 || return 1
-  fi
-  log "building core_bench in $BUILD_DIR"
-  cmake --build "$BUILD_DIR" --target core_bench >&2
-}
-
-FAILED=()
-
-# run_peer NAME COMMAND...: keeps the output in $LOG_DIR/NAME.log. A peer that fails is
-# reported and left out of the table instead of hiding the others' numbers.
-run_peer() {
-  local name=$1; shift
-  log "running $name: $*"
-  if ! "$@" >"$LOG_DIR/$name.log" 2>&1; then
-    log "$name FAILED (see $LOG_DIR/$name.log):"
-    tail -n 5 "$LOG_DIR/$name.log" >&2
-    FAILED+=("$name")
-  fi
-}
+SCRIPT=run_core.sh
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 ensure_packages python3-uvloop libboost-dev
 mkdir -p "$LOG_DIR"
 rm -f "$LOG_DIR"/*.log
 
 ASIO_OK=1 OURS_OK=1
-build_asio_peer || { ASIO_OK=0; FAILED+=(asio-build); }
-build_core_bench || { OURS_OK=0; FAILED+=(ours-build); }
+build_cxx_peer bench/peers/core_asio.cpp "$PEER_DIR/core_asio" || { ASIO_OK=0; FAILED+=(asio-build); }
+build_our_bench core_bench || { OURS_OK=0; FAILED+=(ours-build); }
 
 # One at a time: on a small machine, peers running side by side would slow each other.
 run_peer asyncio "$PYTHON" bench/peers/core_asyncio.py "${QUICK[@]}"
