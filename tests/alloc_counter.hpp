@@ -7,13 +7,13 @@
 #include <cstdlib>
 #include <new>
 
-namespace test_support {
+namespace testing_support {
 /// Every operator new in this program bumps it (read it before and after the steady state).
 inline std::atomic<std::size_t> g_allocations{0};
-}  // namespace test_support
+}  // namespace testing_support
 
 void* operator new(std::size_t n) {
-  test_support::g_allocations.fetch_add(1, std::memory_order_relaxed);
+  testing_support::g_allocations.fetch_add(1, std::memory_order_relaxed);
   if (void* p = std::malloc(n ? n : 1)) return p;
   throw std::bad_alloc();
 }

@@ -2,6 +2,8 @@
 // await, the never-awaited warning, and deep await chains (symmetric transfer).
 #include <asyncio/asyncio.hpp>
 #include <gtest/gtest.h>
+
+#include "log_capture.hpp"
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,35 +16,9 @@
 #include <string_view>
 #include <vector>
 
+using testing_support::LogCapture;
+
 namespace {
-
-class LogCapture {
- public:
-  LogCapture() {
-    old_ = asyncio::set_log_sink([this](asyncio::LogLevel level, std::string_view text) {
-      std::lock_guard lock(m_);
-      lines_.emplace_back(text);
-      levels_.push_back(level);
-    });
-  }
-  ~LogCapture() { asyncio::set_log_sink(std::move(old_)); }
-  std::size_t count(std::string_view needle) {
-    std::lock_guard lock(m_);
-    std::size_t n = 0;
-    for (const auto& l : lines_) n += l.find(needle) != std::string::npos;
-    return n;
-  }
-  std::vector<asyncio::LogLevel> levels() {
-    std::lock_guard lock(m_);
-    return levels_;
-  }
-
- private:
-  std::mutex m_;
-  std::vector<std::string> lines_;
-  std::vector<asyncio::LogLevel> levels_;
-  asyncio::LogSink old_;
-};
 
 /// Runs `c` to completion on a fresh virtual-time loop.
 template <class T>

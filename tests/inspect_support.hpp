@@ -4,6 +4,8 @@
 
 #include <asyncio/asyncio.hpp>
 
+#include "log_capture.hpp"
+
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,35 +23,8 @@
 namespace inspect_support {
 
 /// Captures asyncio::log lines (the sink may be called from the watchdog thread).
-class LogCapture {
- public:
-  LogCapture() {
-    old_ = asyncio::set_log_sink([this](asyncio::LogLevel, std::string_view text) {
-      std::lock_guard lock(m_);
-      lines_.emplace_back(text);
-    });
-  }
-  ~LogCapture() { asyncio::set_log_sink(std::move(old_)); }
-  std::vector<std::string> lines() {
-    std::lock_guard lock(m_);
-    return lines_;
-  }
-  /// Lines containing every one of `needles`.
-  std::vector<std::string> matching(std::initializer_list<std::string_view> needles) {
-    std::vector<std::string> out;
-    for (const auto& line : lines()) {
-      bool all = true;
-      for (auto needle : needles) all = all && line.find(needle) != std::string::npos;
-      if (all) out.push_back(line);
-    }
-    return out;
-  }
+using LogCapture = testing_support::LogCapture;
 
- private:
-  std::mutex m_;
-  std::vector<std::string> lines_;
-  asyncio::LogSink old_;
-};
 
 // ---- a small JSON reader (enough to check trace files) ---------------------------------------
 

@@ -3,6 +3,8 @@
 #include <asyncio/asyncio.hpp>
 #include <gtest/gtest.h>
 
+#include "test_support.hpp"
+
 #include <algorithm>
 #include <memory>
 #include <string>
@@ -22,28 +24,13 @@ using asyncio::Lock;
 using asyncio::Semaphore;
 using asyncio::Task;
 
-/// Runs `c` on the virtual clock. A lost wake-up would leave every task parked: the watchdog
-/// timer then fires (virtual time jumps to it) and the test fails with TimeoutError instead of
-/// hanging.
+using testing_support::ends_cancelled;
+using testing_support::spin;
+
+/// Runs `c` on the virtual clock; a lost wake-up fails with TimeoutError instead of hanging.
 template <class T>
 T run_v(Coro<T> c) {
-  return asyncio::run(asyncio::wait_for(std::move(c), 3600.0), {.virtual_time = true});
-}
-
-/// Lets every ready task run `n` times.
-Coro<void> spin(int n = 5) {
-  for (int i = 0; i < n; ++i) co_await asyncio::sleep(0);
-}
-
-/// Awaits `t`; true if it ended with CancelledError.
-template <class T>
-Coro<bool> ends_cancelled(Task<T> t) {
-  try {
-    co_await t;
-  } catch (const CancelledError&) {
-    co_return true;
-  }
-  co_return false;
+  return testing_support::run_guarded_v(std::move(c));
 }
 
 // ---- Lock ------------------------------------------------------------------------------------------

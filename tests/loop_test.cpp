@@ -2,6 +2,8 @@
 // watching descriptors, the exception handler, call_soon_threadsafe, debug mode, virtual time.
 #include <asyncio/asyncio.hpp>
 #include <gtest/gtest.h>
+
+#include "log_capture.hpp"
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -17,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+using testing_support::LogCapture;
+
 namespace {
 
 using namespace std::chrono_literals;
@@ -24,36 +28,6 @@ using asyncio::EventLoop;
 
 // ---- helpers ---------------------------------------------------------------------------------
 
-/// Collects asyncio::log lines for the lifetime of the object.
-class LogCapture {
- public:
-  LogCapture() {
-    old_ = asyncio::set_log_sink([this](asyncio::LogLevel, std::string_view text) {
-      std::lock_guard lock(m_);
-      lines_.emplace_back(text);
-    });
-  }
-  ~LogCapture() { asyncio::set_log_sink(std::move(old_)); }
-  std::vector<std::string> lines() {
-    std::lock_guard lock(m_);
-    return lines_;
-  }
-  /// Lines containing every one of `needles`.
-  std::size_t count(std::initializer_list<std::string_view> needles) {
-    std::size_t n = 0;
-    for (const auto& line : lines()) {
-      bool all = true;
-      for (auto needle : needles) all = all && line.find(needle) != std::string::npos;
-      n += all;
-    }
-    return n;
-  }
-
- private:
-  std::mutex m_;
-  std::vector<std::string> lines_;
-  asyncio::LogSink old_;
-};
 
 /// A poller that forwards to the real one and records each poll (count and loop time).
 class RecordingPoller final : public asyncio::Poller {

@@ -4,6 +4,8 @@
 #include <asyncio/asyncio.hpp>
 #include <gtest/gtest.h>
 
+#include "test_support.hpp"
+
 #include <atomic>
 #include <cstdlib>
 #include <functional>
@@ -15,7 +17,7 @@
 
 #include "alloc_counter.hpp"
 
-using test_support::g_allocations;
+using testing_support::g_allocations;
 
 namespace {
 
@@ -29,24 +31,13 @@ using asyncio::QueueFull;
 using asyncio::QueueShutDown;
 using asyncio::Task;
 
+using testing_support::ends_cancelled;
+using testing_support::spin;
+
 /// Runs `c` on the virtual clock; a lost wake-up fails with TimeoutError instead of hanging.
 template <class T>
 T run_v(Coro<T> c) {
-  return asyncio::run(asyncio::wait_for(std::move(c), 3600.0), {.virtual_time = true});
-}
-
-Coro<void> spin(int n = 5) {
-  for (int i = 0; i < n; ++i) co_await asyncio::sleep(0);
-}
-
-template <class T>
-Coro<bool> ends_cancelled(Task<T> t) {
-  try {
-    co_await t;
-  } catch (const CancelledError&) {
-    co_return true;
-  }
-  co_return false;
+  return testing_support::run_guarded_v(std::move(c));
 }
 
 template <class T>

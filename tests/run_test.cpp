@@ -2,6 +2,8 @@
 #include <asyncio/asyncio.hpp>
 #include <gtest/gtest.h>
 
+#include "log_capture.hpp"
+
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -10,33 +12,14 @@
 #include <string_view>
 #include <vector>
 
+using testing_support::LogCapture;
+
 namespace {
 
 using namespace std::chrono_literals;
 using asyncio::CancelledError;
 using asyncio::Coro;
 
-class LogCapture {
- public:
-  LogCapture() {
-    old_ = asyncio::set_log_sink([this](asyncio::LogLevel, std::string_view text) {
-      std::lock_guard lock(m_);
-      lines_.emplace_back(text);
-    });
-  }
-  ~LogCapture() { asyncio::set_log_sink(std::move(old_)); }
-  std::size_t count(std::string_view needle) {
-    std::lock_guard lock(m_);
-    std::size_t n = 0;
-    for (const auto& l : lines_) n += l.find(needle) != std::string::npos;
-    return n;
-  }
-
- private:
-  std::mutex m_;
-  std::vector<std::string> lines_;
-  asyncio::LogSink old_;
-};
 
 Coro<int> forty_two() {
   co_await asyncio::sleep(0.01);

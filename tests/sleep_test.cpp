@@ -2,6 +2,8 @@
 #include <asyncio/asyncio.hpp>
 #include <gtest/gtest.h>
 
+#include "test_support.hpp"
+
 #include <chrono>
 #include <memory>
 #include <string>
@@ -14,12 +16,8 @@ using asyncio::CancelledError;
 using asyncio::Coro;
 using asyncio::EventLoop;
 
-std::shared_ptr<EventLoop> virtual_loop() { return asyncio::new_event_loop({.virtual_time = true}); }
-
-template <class T>
-T run_v(Coro<T> c) {
-  return asyncio::run(std::move(c), {.virtual_time = true});
-}
+using testing_support::run_v;
+using testing_support::virtual_loop;
 
 /// A poller that forwards to the real one and records the loop time at each poll.
 class RecordingPoller final : public asyncio::Poller {

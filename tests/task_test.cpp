@@ -3,6 +3,10 @@
 #include <asyncio/asyncio.hpp>
 #include <gtest/gtest.h>
 
+#include "test_support.hpp"
+
+#include "log_capture.hpp"
+
 #include <memory>
 #include <mutex>
 #include <regex>
@@ -10,6 +14,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+using testing_support::LogCapture;
 
 namespace {
 
@@ -20,12 +26,8 @@ using asyncio::EventLoop;
 using asyncio::Future;
 using asyncio::Task;
 
-std::shared_ptr<EventLoop> virtual_loop() { return asyncio::new_event_loop({.virtual_time = true}); }
-
-template <class T>
-T run_v(Coro<T> c) {
-  return asyncio::run(std::move(c), {.virtual_time = true});
-}
+using testing_support::run_v;
+using testing_support::virtual_loop;
 
 /// One loop iteration per round (stop() before run_forever() runs exactly one).
 void run_briefly(EventLoop& loop, int iterations = 3) {
@@ -34,28 +36,6 @@ void run_briefly(EventLoop& loop, int iterations = 3) {
     loop.run_forever();
   }
 }
-
-class LogCapture {
- public:
-  LogCapture() {
-    old_ = asyncio::set_log_sink([this](asyncio::LogLevel, std::string_view text) {
-      std::lock_guard lock(m_);
-      lines_.emplace_back(text);
-    });
-  }
-  ~LogCapture() { asyncio::set_log_sink(std::move(old_)); }
-  std::size_t count(std::string_view needle) {
-    std::lock_guard lock(m_);
-    std::size_t n = 0;
-    for (const auto& l : lines_) n += l.find(needle) != std::string::npos;
-    return n;
-  }
-
- private:
-  std::mutex m_;
-  std::vector<std::string> lines_;
-  asyncio::LogSink old_;
-};
 
 /// Collects what reaches a loop's exception handler.
 struct Reports {

@@ -16,7 +16,7 @@ using net_test::run_loop;
 
 #include "alloc_counter.hpp"
 
-using test_support::g_allocations;
+using testing_support::g_allocations;
 
 namespace {
 
