@@ -168,10 +168,7 @@ void Introspect::run_ready_items(EventLoop& loop, std::size_t n) {
   LoopHooks* hooks = loop.hooks_.get();
   Tracer* tracer = hooks ? hooks->tracer.get() : nullptr;
   std::int64_t t = 0;
-  if (tracer) {
-    tracer->begin_iteration();
-    t = tracer->now();
-  }
+  if (tracer) t = tracer->begin_iteration(loop.polls_);
   for (std::size_t i = 0; i < n; ++i) {
     Runnable* r = loop.ready_.pop();
     KeepTask keep(task_of(r));
@@ -222,6 +219,7 @@ void Introspect::run_ready_items(EventLoop& loop, std::size_t n) {
       }
     }
   }
+  if (tracer && hooks->tracer.get() == tracer) tracer->end_iteration(t, loop.polls_);
 }
 
 // ---- shared helpers ----------------------------------------------------------------------------------

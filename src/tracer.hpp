@@ -136,8 +136,19 @@ class Tracer {
         .count();
   }
 
-  /// The loop starts an iteration: the next item recorded is its first.
-  void begin_iteration() noexcept { iteration_start_ = true; }
+  /// The loop starts an iteration (after `polls` polls so far): the next item recorded is its
+  /// first. Returns the iteration's start time: a fresh clock read if the loop polled since the
+  /// last item ended, else that item's end (nothing but a few instructions ran in between; a
+  /// clock read costs as much as a whole task switch on some machines).
+  std::int64_t begin_iteration(std::uint64_t polls) noexcept {
+    iteration_start_ = true;
+    return polls == polls_at_end_ ? end_t_ : now();
+  }
+  /// The iteration's last item ended at `t`; the loop had polled `polls` times.
+  void end_iteration(std::int64_t t, std::uint64_t polls) noexcept {
+    end_t_ = t;
+    polls_at_end_ = polls;
+  }
   /// A task is about to run its first step.
   void first_step(TaskCore& task);
   /// A ready item ran from t0 to t1. `task` is null for a plain callback; `finished` says the task
@@ -157,6 +168,8 @@ class Tracer {
   bool ring_ = false;
   bool use_tsc_ = false;
   bool iteration_start_ = false;
+  std::int64_t end_t_ = 0;                     // when the last iteration's last item ended
+  std::uint64_t polls_at_end_ = ~std::uint64_t{0};  // the loop's poll count then (none yet)
   std::int64_t start_ticks_ = 0;
   std::int64_t start_ns_ = 0;
   ChunkedLog<Record> records_;
