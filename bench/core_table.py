@@ -25,6 +25,7 @@ METRICS = [
     ("pingpong", "ns_per_switch", "ns/switch", False),
     ("yield", "ns_per_yield", "ns/yield", False),
     ("timers", "wall_s", "s wall", False),
+    ("timers", "wall_s_rerun", "s wall, rerun", False),
     ("timers", "bytes_per_task", "bytes/task", False),
 ]
 
