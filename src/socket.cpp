@@ -21,6 +21,23 @@ namespace {
 
 bool would_block(int err) noexcept { return err == EAGAIN || err == EWOULDBLOCK; }
 
+/// One non-blocking system call, retried while interrupted: true once the operation is over (the
+/// result went to `done`, or the error to `err`), false if it would block.
+template <class Call, class Done>
+bool try_syscall(int& err, Call call, Done done) noexcept {
+  for (;;) {
+    auto r = call();
+    if (r >= 0) {
+      done(r);
+      return true;
+    }
+    if (errno == EINTR) continue;
+    if (would_block(errno)) return false;
+    err = errno;
+    return true;
+  }
+}
+
 }  // namespace
 
 // ---- SocketAddress -------------------------------------------------------------------------------
@@ -267,31 +284,15 @@ bool RecvOp::attempt() noexcept {
     err_ = ENOMEM;
     return true;
   }
-  for (;;) {
-    ssize_t r = ::recv(fd(), buf_.data(), n_, 0);
-    if (r >= 0) {
-      buf_.resize(static_cast<std::size_t>(r));
-      return true;
-    }
-    if (errno == EINTR) continue;
-    if (would_block(errno)) return false;
-    err_ = errno;
-    return true;
-  }
+  return try_syscall(
+      err_, [&] { return ::recv(fd(), buf_.data(), n_, 0); },
+      [&](ssize_t r) { buf_.resize(static_cast<std::size_t>(r)); });
 }
 
 bool RecvIntoOp::attempt() noexcept {
-  for (;;) {
-    ssize_t r = ::recv(fd(), buf_.data(), buf_.size(), 0);
-    if (r >= 0) {
-      n_ = static_cast<std::size_t>(r);
-      return true;
-    }
-    if (errno == EINTR) continue;
-    if (would_block(errno)) return false;
-    err_ = errno;
-    return true;
-  }
+  return try_syscall(
+      err_, [&] { return ::recv(fd(), buf_.data(), buf_.size(), 0); },
+      [&](ssize_t r) { n_ = static_cast<std::size_t>(r); });
 }
 
 bool SendAllOp::attempt() noexcept {
@@ -368,17 +369,9 @@ AcceptResult AcceptOp::await_resume() {
 }
 
 bool SendToOp::attempt() noexcept {
-  for (;;) {
-    ssize_t r = ::sendto(fd(), data_.data(), data_.size(), MSG_NOSIGNAL, addr_.native(), addr_.native_size());
-    if (r >= 0) {
-      n_ = static_cast<std::size_t>(r);
-      return true;
-    }
-    if (errno == EINTR) continue;
-    if (would_block(errno)) return false;
-    err_ = errno;
-    return true;
-  }
+  return try_syscall(
+      err_, [&] { return ::sendto(fd(), data_.data(), data_.size(), MSG_NOSIGNAL, addr_.native(), addr_.native_size()); },
+      [&](ssize_t r) { n_ = static_cast<std::size_t>(r); });
 }
 
 bool RecvFromOp::attempt() noexcept {
@@ -388,35 +381,31 @@ bool RecvFromOp::attempt() noexcept {
     err_ = ENOMEM;
     return true;
   }
-  for (;;) {
-    socklen_t len = SocketAddress::capacity();
-    ssize_t r = ::recvfrom(fd(), buf_.data(), n_, 0, addr_.native(), &len);
-    if (r >= 0) {
-      buf_.resize(static_cast<std::size_t>(r));
-      addr_.set_native_size(len);
-      return true;
-    }
-    if (errno == EINTR) continue;
-    if (would_block(errno)) return false;
-    err_ = errno;
-    return true;
-  }
+  socklen_t len = 0;
+  return try_syscall(
+      err_,
+      [&] {
+        len = SocketAddress::capacity();
+        return ::recvfrom(fd(), buf_.data(), n_, 0, addr_.native(), &len);
+      },
+      [&](ssize_t r) {
+        buf_.resize(static_cast<std::size_t>(r));
+        addr_.set_native_size(len);
+      });
 }
 
 bool RecvFromIntoOp::attempt() noexcept {
-  for (;;) {
-    socklen_t len = SocketAddress::capacity();
-    ssize_t r = ::recvfrom(fd(), buf_.data(), buf_.size(), 0, addr_.native(), &len);
-    if (r >= 0) {
-      n_ = static_cast<std::size_t>(r);
-      addr_.set_native_size(len);
-      return true;
-    }
-    if (errno == EINTR) continue;
-    if (would_block(errno)) return false;
-    err_ = errno;
-    return true;
-  }
+  socklen_t len = 0;
+  return try_syscall(
+      err_,
+      [&] {
+        len = SocketAddress::capacity();
+        return ::recvfrom(fd(), buf_.data(), buf_.size(), 0, addr_.native(), &len);
+      },
+      [&](ssize_t r) {
+        n_ = static_cast<std::size_t>(r);
+        addr_.set_native_size(len);
+      });
 }
 
 }  // namespace detail
