@@ -137,8 +137,12 @@ void EventLoop::call_soon_threadsafe(std::function<void()> fn) {
     if (closed_) throw RuntimeError("Event loop is closed");
     threadsafe_.push_back(std::move(fn));
   }
-  // Only the first producer since the loop last drained pays for the wake-up write.
-  if (!threadsafe_pending_.exchange(true, std::memory_order_acq_rel)) poller_->wakeup();
+  // Only the first producer since the loop last drained pays for the wake-up write, and only if
+  // the loop sleeps in the poller: a loop that is running (or spinning for a thread's result)
+  // sees the flag before it next blocks (dispatch_io checks it after announcing the sleep; both
+  // sides are sequentially consistent, so one of them always sees the other).
+  if (!threadsafe_pending_.exchange(true, std::memory_order_seq_cst) && sleeping_.load(std::memory_order_seq_cst))
+    poller_->wakeup();
 }
 
 void EventLoop::drain_threadsafe() {
@@ -172,8 +176,14 @@ void EventLoop::dispatch_io(std::int64_t timeout) {
       timeout = 0;
     }
   }
+  const bool may_sleep = timeout != 0;
+  if (may_sleep) {
+    sleeping_.store(true, std::memory_order_seq_cst);
+    if (threadsafe_pending_.load(std::memory_order_seq_cst)) timeout = 0;  // posted meanwhile: no sleep
+  }
   std::int64_t started = virtual_time_ && timeout != 0 ? monotonic_ns() : 0;
   std::size_t n = poller_->poll(events_, std::chrono::nanoseconds(timeout));
+  if (may_sleep) sleeping_.store(false, std::memory_order_relaxed);
   if (started) virtual_now_ += monotonic_ns() - started;
   ++polls_;
   for (std::size_t i = 0; i < n; ++i) {

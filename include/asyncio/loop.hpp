@@ -311,6 +311,7 @@ class EventLoop {
   std::mutex threadsafe_mutex_;
   std::vector<std::function<void()>> threadsafe_;
   std::atomic<bool> threadsafe_pending_{false};
+  std::atomic<bool> sleeping_{false};  // in (or about to enter) a poll that may block: wake-ups needed
 
   detail::TaskCore* current_task_ = nullptr;
   detail::TaskLink* tasks_head_ = nullptr;
