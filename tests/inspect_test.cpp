@@ -109,7 +109,8 @@ TEST(inspectCallGraph, WaitsOnPrimitivesAndSocketsSayWhatTheyWaitFor) {
   asyncio::Queue<int> empty;
   asyncio::Queue<int> full(1);
   full.put_nowait(1);
-  auto [mine, peer] = asyncio::socketpair();
+  auto sockets = asyncio::socketpair();  // not a structured binding: clang 14 cannot capture one
+  asyncio::Socket& mine = sockets.first;
   auto hold = [&]() -> Coro<void> { co_await lock.acquire(); co_await asyncio::sleep(100); };
   auto locker = [&]() -> Coro<void> { co_await lock.acquire(); };
   auto getter = [&]() -> Coro<void> { (void)co_await empty.get(); };
