@@ -150,16 +150,7 @@ Coro<std::pair<std::shared_ptr<Transport>, std::shared_ptr<StreamProtocolBase>>>
   Future<void> waiter = loop.create_future<void>();
   auto transport = std::make_shared<SocketTransport>(loop, std::move(sock), protocol, nullptr, nullptr);
   transport->start(waiter);
-  std::exception_ptr err;
-  try {
-    co_await waiter;
-  } catch (...) {
-    err = std::current_exception();
-  }
-  if (err) {
-    transport->close();
-    std::rethrow_exception(err);
-  }
+  co_await wait_until_started(*transport, std::move(waiter));
   co_return std::pair<std::shared_ptr<Transport>, std::shared_ptr<StreamProtocolBase>>(transport, protocol);
 }
 

@@ -13,6 +13,7 @@
 #include "asyncio/transports.hpp"
 #include "asyncio/future.hpp"
 #include "asyncio/loop.hpp"
+#include "net_internal.hpp"
 
 namespace asyncio::detail {
 
@@ -445,16 +446,7 @@ Coro<std::pair<std::shared_ptr<DatagramTransport>, std::shared_ptr<DatagramProto
   Future<void> waiter = loop.create_future<void>();
   auto transport = std::make_shared<DatagramSocketTransport>(loop, std::move(sock), protocol, remote, remote_connected);
   transport->start(waiter);
-  std::exception_ptr err;
-  try {
-    co_await waiter;
-  } catch (...) {
-    err = std::current_exception();
-  }
-  if (err) {
-    transport->close();
-    std::rethrow_exception(err);
-  }
+  co_await wait_until_started(*transport, std::move(waiter));
   co_return std::pair<std::shared_ptr<DatagramTransport>, std::shared_ptr<DatagramProtocol>>(transport, protocol);
 }
 

@@ -146,4 +146,9 @@ class ServerCore final : public std::enable_shared_from_this<ServerCore>, privat
   ino_t unix_ino_ = 0;
 };
 
+/// Waits for a transport that start() scheduled to call its protocol's connection_made (the
+/// `waiter` given to start()). If that fails, or the wait is cancelled, the transport is closed
+/// before the error propagates, so a half-made connection never keeps its descriptor.
+Coro<void> wait_until_started(BaseTransport& transport, Future<void> waiter);
+
 }  // namespace asyncio::detail

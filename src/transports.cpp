@@ -473,5 +473,18 @@ void SocketTransport::call_connection_lost(std::exception_ptr exc) noexcept {
   }
 }
 
+Coro<void> wait_until_started(BaseTransport& transport, Future<void> waiter) {
+  std::exception_ptr err;
+  try {
+    co_await waiter;
+  } catch (...) {
+    err = std::current_exception();
+  }
+  if (err) {
+    transport.close();
+    std::rethrow_exception(err);
+  }
+}
+
 }  // namespace detail
 }  // namespace asyncio
