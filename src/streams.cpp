@@ -6,6 +6,7 @@
 #include <system_error>
 
 #include "asyncio/detail/byte_buffer.hpp"
+#include "asyncio/detail/intrusive_fifo.hpp"
 #include "asyncio/detail/task_core.hpp"
 #include "asyncio/sleep.hpp"
 #include "asyncio/task.hpp"
@@ -34,6 +35,7 @@ class ParkedWaiter final : public Suspension {
 
  private:
   friend class WaitQueue;
+  friend class IntrusiveFifo<ParkedWaiter>;
   WaitQueue* q_;
   ParkedWaiter* prev_ = nullptr;
   ParkedWaiter* next_ = nullptr;
@@ -51,34 +53,20 @@ class WaitQueue {
   WaitQueue& operator=(const WaitQueue&) = delete;
   ~WaitQueue() { wake_all(); }
 
-  bool empty() const noexcept { return head_ == nullptr; }
+  bool empty() const noexcept { return fifo_.empty(); }
   void push(ParkedWaiter* w) noexcept {
-    w->prev_ = tail_;
-    w->next_ = nullptr;
-    if (tail_)
-      tail_->next_ = w;
-    else
-      head_ = w;
-    tail_ = w;
+    fifo_.push_back(w);
     w->linked_ = true;
   }
   void unlink(ParkedWaiter* w) noexcept {
     if (!w->linked_) return;
-    if (w->prev_)
-      w->prev_->next_ = w->next_;
-    else
-      head_ = w->next_;
-    if (w->next_)
-      w->next_->prev_ = w->prev_;
-    else
-      tail_ = w->prev_;
-    w->prev_ = w->next_ = nullptr;
+    fifo_.remove(w);
     w->linked_ = false;
   }
   const char* kind() const noexcept { return kind_; }
   /// Wakes every parked task; each re-checks the state it waited on.
   void wake_all() noexcept {
-    while (ParkedWaiter* w = head_) {
+    while (ParkedWaiter* w = fifo_.front()) {
       unlink(w);
       w->task_->wake();
     }
@@ -86,8 +74,7 @@ class WaitQueue {
 
  private:
   const char* kind_;
-  ParkedWaiter* head_ = nullptr;
-  ParkedWaiter* tail_ = nullptr;
+  IntrusiveFifo<ParkedWaiter> fifo_;
 };
 
 ParkedWaiter::~ParkedWaiter() {

@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "asyncio/detail/intrusive_fifo.hpp"
 #include "asyncio/detail/task_core.hpp"
 
 namespace asyncio::detail {
@@ -71,13 +72,14 @@ class Waiter : public Suspension {
 
  private:
   friend class WaitList;
+  friend class IntrusiveFifo<Waiter>;
   Waiter* prev_ = nullptr;
   Waiter* next_ = nullptr;
   WaitList* list_ = nullptr;
   bool orphaned_ = false;
 };
 
-/// An intrusive doubly linked FIFO of waiters.
+/// A primitive's waiting list: waiters in arrival order, counted, each knowing the list it is in.
 class WaitList {
  public:
   WaitList() noexcept = default;
@@ -85,37 +87,23 @@ class WaitList {
   WaitList& operator=(const WaitList&) = delete;
   ~WaitList() { orphan_all(); }
 
-  bool empty() const noexcept { return head_ == nullptr; }
+  bool empty() const noexcept { return fifo_.empty(); }
   std::size_t size() const noexcept { return size_; }
-  Waiter* front() const noexcept { return head_; }
+  Waiter* front() const noexcept { return fifo_.front(); }
 
   void push_back(Waiter* w) noexcept {
     w->list_ = this;
-    w->prev_ = tail_;
-    w->next_ = nullptr;
-    if (tail_)
-      tail_->next_ = w;
-    else
-      head_ = w;
-    tail_ = w;
+    fifo_.push_back(w);
     ++size_;
   }
   void remove(Waiter* w) noexcept {
-    if (w->prev_)
-      w->prev_->next_ = w->next_;
-    else
-      head_ = w->next_;
-    if (w->next_)
-      w->next_->prev_ = w->prev_;
-    else
-      tail_ = w->prev_;
-    w->prev_ = w->next_ = nullptr;
+    fifo_.remove(w);
     w->list_ = nullptr;
     --size_;
   }
   /// Unlinks and returns the first waiter, or null.
   Waiter* pop_front() noexcept {
-    Waiter* w = head_;
+    Waiter* w = fifo_.front();
     if (w) remove(w);
     return w;
   }
@@ -125,8 +113,7 @@ class WaitList {
   }
 
  private:
-  Waiter* head_ = nullptr;
-  Waiter* tail_ = nullptr;
+  IntrusiveFifo<Waiter> fifo_;
   std::size_t size_ = 0;
 };
 
