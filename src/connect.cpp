@@ -23,16 +23,6 @@ std::string lowercase(std::string s) {
   return s;
 }
 
-bool is_os_error(const std::exception_ptr& e) {
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::system_error&) {
-    return true;
-  } catch (...) {
-    return false;
-  }
-}
-
 std::string what_of(const std::exception_ptr& e) {
   try {
     std::rethrow_exception(e);

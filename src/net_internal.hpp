@@ -146,6 +146,9 @@ class ServerCore final : public std::enable_shared_from_this<ServerCore>, privat
   ino_t unix_ino_ = 0;
 };
 
+/// True for an OS error (std::system_error): a network failure rather than a bug.
+bool is_os_error(const std::exception_ptr& e) noexcept;
+
 /// Waits for a transport that start() scheduled to call its protocol's connection_made (the
 /// `waiter` given to start()). If that fails, or the wait is cancelled, the transport is closed
 /// before the error propagates, so a half-made connection never keeps its descriptor.

@@ -47,6 +47,12 @@ char* shared_read_buffer() {
 
 bool would_block(int err) noexcept { return err == EAGAIN || err == EWOULDBLOCK || err == EINTR; }
 
+std::exception_ptr os_error(int err, const char* what) {
+  return std::make_exception_ptr(std::system_error(err, std::system_category(), what));
+}
+
+}  // namespace
+
 bool is_os_error(const std::exception_ptr& e) noexcept {
   try {
     std::rethrow_exception(e);
@@ -56,12 +62,6 @@ bool is_os_error(const std::exception_ptr& e) noexcept {
     return false;
   }
 }
-
-std::exception_ptr os_error(int err, const char* what) {
-  return std::make_exception_ptr(std::system_error(err, std::system_category(), what));
-}
-
-}  // namespace
 
 SocketTransport::SocketTransport(EventLoop& loop, Socket sock, std::shared_ptr<StreamProtocolBase> protocol,
                                  std::shared_ptr<ServerCore> server, const SocketAddress* peername)
