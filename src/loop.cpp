@@ -371,15 +371,20 @@ void EventLoop::update_fd(int fd) {
   w.registered = want;
 }
 
-void EventLoop::add_reader(int fd, std::function<void()> fn) {
+void EventLoop::add_reader(int fd, std::function<void()> fn) { set_fd_callback(fd, &FdWatch::reader, std::move(fn)); }
+void EventLoop::add_writer(int fd, std::function<void()> fn) { set_fd_callback(fd, &FdWatch::writer, std::move(fn)); }
+bool EventLoop::remove_reader(int fd) { return clear_fd_callback(fd, &FdWatch::reader); }
+bool EventLoop::remove_writer(int fd) { return clear_fd_callback(fd, &FdWatch::writer); }
+
+void EventLoop::set_fd_callback(int fd, detail::Ref<detail::HandleState> FdWatch::*slot, std::function<void()> fn) {
   FdWatch& w = watch(fd);
   if (w.listener) throw RuntimeError("fd " + std::to_string(fd) + " is used by a transport");
-  auto old = std::move(w.reader);
-  w.reader = detail::Ref<detail::HandleState>::adopt(new detail::HandleState(this, std::move(fn)));
+  auto old = std::move(w.*slot);
+  w.*slot = detail::Ref<detail::HandleState>::adopt(new detail::HandleState(this, std::move(fn)));
   try {
     update_fd(fd);
   } catch (...) {
-    w.reader = std::move(old);
+    w.*slot = std::move(old);  // the poller refused: the fd keeps its previous callback
     throw;
   }
   if (old) {
@@ -388,35 +393,9 @@ void EventLoop::add_reader(int fd, std::function<void()> fn) {
   }
 }
 
-void EventLoop::add_writer(int fd, std::function<void()> fn) {
-  FdWatch& w = watch(fd);
-  if (w.listener) throw RuntimeError("fd " + std::to_string(fd) + " is used by a transport");
-  auto old = std::move(w.writer);
-  w.writer = detail::Ref<detail::HandleState>::adopt(new detail::HandleState(this, std::move(fn)));
-  try {
-    update_fd(fd);
-  } catch (...) {
-    w.writer = std::move(old);
-    throw;
-  }
-  if (old) {
-    old->cancel();
-    w.dropped_at_poll = polls_;
-  }
-}
-
-bool EventLoop::remove_reader(int fd) {
-  if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size() || !fds_[fd].reader) return false;
-  auto old = std::move(fds_[fd].reader);
-  old->cancel();
-  fds_[fd].dropped_at_poll = polls_;
-  update_fd(fd);
-  return true;
-}
-
-bool EventLoop::remove_writer(int fd) {
-  if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size() || !fds_[fd].writer) return false;
-  auto old = std::move(fds_[fd].writer);
+bool EventLoop::clear_fd_callback(int fd, detail::Ref<detail::HandleState> FdWatch::*slot) {
+  if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size() || !(fds_[fd].*slot)) return false;
+  auto old = std::move(fds_[fd].*slot);
   old->cancel();
   fds_[fd].dropped_at_poll = polls_;
   update_fd(fd);

@@ -297,6 +297,10 @@ class EventLoop {
   void run_ready_item(detail::Runnable* r);
   void update_fd(int fd);
   FdWatch& watch(int fd);
+  /// add_reader / add_writer: `slot` is &FdWatch::reader or &FdWatch::writer.
+  void set_fd_callback(int fd, detail::Ref<detail::HandleState> FdWatch::*slot, std::function<void()> fn);
+  /// remove_reader / remove_writer.
+  bool clear_fd_callback(int fd, detail::Ref<detail::HandleState> FdWatch::*slot);
   bool has_watched_fds() const noexcept { return watched_fds_ > 0; }
   void destroy_pending_tasks() noexcept;
 
