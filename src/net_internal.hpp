@@ -56,6 +56,9 @@ class SocketTransport final : public Transport, private FdListener, private Clos
   void unhook() noexcept;
   void read_ready() noexcept;
   void write_ready() noexcept;
+  /// recv() returned `n` <= 0: EOF, "would block" or a read error. Call it straight after
+  /// recv(), while errno is recv's.
+  void recv_failed(ssize_t n) noexcept;
   void on_eof() noexcept;
   /// Reports `exc` (OS errors only in debug mode, as asyncio) and closes at once.
   void fatal_error(std::exception_ptr exc, const char* message) noexcept;

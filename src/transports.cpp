@@ -170,14 +170,7 @@ void SocketTransport::read_ready() noexcept {
       return;
     }
     ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
-    if (n < 0) {
-      if (!would_block(errno)) fatal_error(os_error(errno, "recv"), "Fatal read error on socket transport");
-      return;
-    }
-    if (n == 0) {
-      on_eof();
-      return;
-    }
+    if (n <= 0) return recv_failed(n);
     try {
       buffered_->buffer_updated(static_cast<std::size_t>(n));
     } catch (...) {
@@ -187,20 +180,20 @@ void SocketTransport::read_ready() noexcept {
   }
   char* buf = shared_read_buffer();
   ssize_t n = ::recv(fd_, buf, kMaxRead, 0);
-  if (n < 0) {
-    if (!would_block(errno)) fatal_error(os_error(errno, "recv"), "Fatal read error on socket transport");
-    return;
-  }
-  if (n == 0) {
-    on_eof();
-    return;
-  }
+  if (n <= 0) return recv_failed(n);
   if (!plain_) return;  // no protocol able to take data: drop it
   try {
     plain_->data_received(std::string_view(buf, static_cast<std::size_t>(n)));
   } catch (...) {
     fatal_error(std::current_exception(), "Fatal error: protocol.data_received() call failed.");
   }
+}
+
+void SocketTransport::recv_failed(ssize_t n) noexcept {
+  if (n == 0)
+    on_eof();
+  else if (!would_block(errno))
+    fatal_error(os_error(errno, "recv"), "Fatal read error on socket transport");
 }
 
 void SocketTransport::on_eof() noexcept {
