@@ -28,12 +28,6 @@ char* datagram_buffer() {
   return buf.get();
 }
 
-bool would_block(int err) noexcept { return err == EAGAIN || err == EWOULDBLOCK || err == EINTR; }
-
-std::exception_ptr os_error(int err, const char* what) {
-  return std::make_exception_ptr(std::system_error(err, std::system_category(), what));
-}
-
 class DatagramSocketTransport final : public DatagramTransport, private FdListener, private CloseHook {
  public:
   DatagramSocketTransport(EventLoop& loop, Socket sock, std::shared_ptr<DatagramProtocol> protocol,

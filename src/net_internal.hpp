@@ -3,9 +3,11 @@
 
 #include <sys/types.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <system_error>
 #include <unordered_set>
 #include <vector>
 
@@ -148,6 +150,14 @@ class ServerCore final : public std::enable_shared_from_this<ServerCore>, privat
   dev_t unix_dev_ = 0;
   ino_t unix_ino_ = 0;
 };
+
+/// A transport's non-blocking call found nothing to do: try again at the next readiness event.
+inline bool would_block(int err) noexcept { return err == EAGAIN || err == EWOULDBLOCK || err == EINTR; }
+
+/// The std::system_error a failed system call becomes (asyncio raises OSError).
+inline std::exception_ptr os_error(int err, const char* what) {
+  return std::make_exception_ptr(std::system_error(err, std::system_category(), what));
+}
 
 /// True for an OS error (std::system_error): a network failure rather than a bug.
 bool is_os_error(const std::exception_ptr& e) noexcept;

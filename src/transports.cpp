@@ -45,12 +45,6 @@ char* shared_read_buffer() {
   return buf.get();
 }
 
-bool would_block(int err) noexcept { return err == EAGAIN || err == EWOULDBLOCK || err == EINTR; }
-
-std::exception_ptr os_error(int err, const char* what) {
-  return std::make_exception_ptr(std::system_error(err, std::system_category(), what));
-}
-
 }  // namespace
 
 bool is_os_error(const std::exception_ptr& e) noexcept {
