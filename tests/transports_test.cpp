@@ -1,6 +1,7 @@
 // Transports, protocols and servers (create_connection / create_server) on loopback.
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <fcntl.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -676,6 +677,40 @@ TEST(transport_server, AdoptsAListeningSocket) {
     co_await wait_until([&] { return client->data == "adopted"; });
     transport->close();
     co_await client->done;
+  }());
+}
+
+TEST(transport_server, ConnectAcceptedSocketRunsAProtocolOnIt) {
+  run_loop([]() -> Coro<void> {
+    Socket listener = net_test::listen_tcp();
+    auto server_side = std::make_shared<Recorder>();
+    server_side->echo = true;
+    auto conn = co_await asyncio::create_connection(recorder, "127.0.0.1", listener.getsockname().port());
+    auto client = conn.second;
+    asyncio::AcceptResult accepted = co_await asyncio::sock_accept(listener);
+    auto made = co_await asyncio::connect_accepted_socket([server_side] { return server_side; },
+                                                          std::move(accepted.sock));
+    EXPECT_EQ(made.second, server_side);
+    EXPECT_EQ(server_side->events.front(), "made");
+    conn.first->write("accepted");
+    co_await wait_until([&] { return client->data == "accepted"; });
+    EXPECT_EQ(server_side->data, "accepted");
+    made.first->close();
+    co_await server_side->done;
+    co_await client->done;
+  }());
+}
+
+TEST(transport_server, ConnectAcceptedSocketRejectsADatagramSocket) {
+  run_loop([]() -> Coro<void> {
+    Socket udp(AF_INET, SOCK_DGRAM);
+    int fd = udp.fileno();
+    try {
+      co_await asyncio::connect_accepted_socket(recorder, std::move(udp));
+      ADD_FAILURE() << "no ValueError";
+    } catch (const asyncio::ValueError&) {
+    }
+    EXPECT_EQ(::fcntl(fd, F_GETFD), -1);  // the socket was handed over and closed, not leaked
   }());
 }
 

@@ -313,6 +313,17 @@ Coro<std::pair<std::shared_ptr<Transport>, std::shared_ptr<detail::factory_proto
   return create_connection(std::move(factory), std::string(), 0, std::move(options));
 }
 
+/// Runs a protocol on a connection accepted outside this loop's servers, from sock_accept() or
+/// handed over by another component (Python's loop.connect_accepted_socket). The transport owns
+/// `sock` from then on; ValueError (when awaited) unless it is a stream socket.
+///   auto [conn, address] = co_await asyncio::sock_accept(listener);
+///   auto [transport, protocol] = co_await asyncio::connect_accepted_socket(factory, std::move(conn));
+template <class F>
+Coro<std::pair<std::shared_ptr<Transport>, std::shared_ptr<detail::factory_protocol_t<F>>>> connect_accepted_socket(
+    F factory, Socket sock) {
+  return create_connection(std::move(factory), std::move(sock));
+}
+
 /// Listens on host:port (host "": every interface; port 0: any free port) and runs a protocol per
 /// accepted connection (Python's loop.create_server). A host that resolves to several addresses
 /// (IPv4 and IPv6) gets one listening socket each; IPv6 sockets are IPv6-only, as in asyncio.
