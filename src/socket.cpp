@@ -3,13 +3,18 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <system_error>
 
 #include "asyncio/loop.hpp"
+#include "asyncio/threads.hpp"
 
 namespace asyncio {
 
@@ -408,6 +413,26 @@ bool RecvFromIntoOp::attempt() noexcept {
       });
 }
 
+bool SendFileOp::attempt() noexcept {
+  constexpr std::size_t kMaxPerCall = 0x7ffff000;  // what Linux moves in one sendfile() at most
+  while (left_ > 0) {
+    off_t off = static_cast<off_t>(offset_);
+    ssize_t r = ::sendfile(fd(), file_fd_, &off, std::min(left_, kMaxPerCall));
+    if (r > 0) {
+      offset_ += r;
+      left_ -= static_cast<std::size_t>(r);
+      sent_ += static_cast<std::size_t>(r);
+      continue;
+    }
+    if (r == 0) break;  // end of file
+    if (errno == EINTR) continue;
+    if (would_block(errno)) return false;
+    err_ = errno;
+    return true;
+  }
+  return true;
+}
+
 }  // namespace detail
 
 // ---- Socket --------------------------------------------------------------------------------------
@@ -521,6 +546,77 @@ std::pair<Socket, Socket> socketpair(int family, int type, int proto) {
   int fds[2];
   if (::socketpair(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, proto, fds) < 0) throw_errno(errno, "socketpair");
   return {detail::wrap_socket(fds[0], family, type, proto), detail::wrap_socket(fds[1], family, type, proto)};
+}
+
+// ---- sock_sendfile ------------------------------------------------------------------------------
+
+namespace {
+
+/// Python's _sock_sendfile_fallback: read a block on the default executor (the file may be a
+/// pipe or a slow disk), send it, until `count` bytes or the end of the file.
+Coro<std::size_t> sendfile_by_copy(Socket& sock, int file_fd, std::int64_t offset, std::optional<std::size_t> count,
+                                   std::size_t& sent) {
+  constexpr std::size_t kBlock = 256 * 1024;
+  if (offset != 0 && ::lseek(file_fd, offset, SEEK_SET) < 0) throw std::system_error(errno, std::system_category(), "lseek");
+  // Shared with the reading thread: if this task is cancelled mid-read, the thread still owns it.
+  auto block = std::make_shared<std::vector<char>>(count ? std::min(*count, kBlock) : kBlock);
+  for (;;) {
+    std::size_t want = count ? std::min(block->size(), *count - sent) : block->size();
+    if (want == 0) break;
+    // Named, not written inside the co_await: g++ 12 destroys such a capturing lambda twice.
+    auto read_block = [file_fd, block, want] {
+      ssize_t r;
+      do r = ::read(file_fd, block->data(), want);
+      while (r < 0 && errno == EINTR);
+      if (r < 0) throw std::system_error(errno, std::system_category(), "read");
+      return r;
+    };
+    ssize_t n = co_await to_thread(std::move(read_block));
+    if (n == 0) break;
+    co_await sock_sendall(sock, std::string_view(block->data(), static_cast<std::size_t>(n)));
+    sent += static_cast<std::size_t>(n);
+  }
+  co_return sent;
+}
+
+}  // namespace
+
+Coro<std::size_t> sock_sendfile(Socket& sock, int file_fd, std::int64_t offset, std::optional<std::size_t> count,
+                                bool fallback) {
+  if (sock.type() != SOCK_STREAM) throw ValueError("only SOCK_STREAM type sockets are supported");
+  if (offset < 0) throw ValueError("offset must be a non-negative integer (got " + std::to_string(offset) + ")");
+  if (count && *count == 0) throw ValueError("count must be a positive integer (got 0)");
+  struct stat st {};
+  if (::fstat(file_fd, &st) < 0) throw std::system_error(errno, std::system_category(), "fstat");
+  bool regular = S_ISREG(st.st_mode);
+  if (!regular && !fallback) throw SendfileNotAvailableError("not a regular file");
+  std::size_t sent = 0;
+  std::exception_ptr failure;
+  try {
+    if (regular) {
+      std::size_t to_end = offset < st.st_size ? static_cast<std::size_t>(st.st_size - offset) : 0;
+      detail::SendFileOp op(sock, file_fd, offset, count ? *count : to_end);
+      try {
+        sent = co_await op;
+      } catch (...) {
+        sent = op.sent();
+        throw;
+      }
+    } else {
+      co_await sendfile_by_copy(sock, file_fd, offset, count, sent);
+    }
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  // As Python: the file is left positioned after what was sent (sendfile(2) does not move it),
+  // also when the send failed or was cancelled part-way.
+  if (sent > 0) ::lseek(file_fd, offset + static_cast<std::int64_t>(sent), SEEK_SET);
+  if (failure) std::rethrow_exception(failure);
+  co_return sent;
+}
+
+Coro<std::size_t> sock_sendfile(Socket& sock, int file_fd, std::int64_t offset) {
+  return sock_sendfile(sock, file_fd, offset, std::nullopt, true);
 }
 
 }  // namespace asyncio

@@ -3,7 +3,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+#include <algorithm>
 #include <csignal>
+#include <thread>
 
 #include "net_support.hpp"
 
@@ -402,6 +404,152 @@ TEST(socket_calls, SendtoAndRecvfromUdp) {
     EXPECT_EQ(std::string(buf, r2.nbytes), "reply");
     EXPECT_EQ(r2.address, server.getsockname());
   }());
+}
+
+// ---- sock_sendfile --------------------------------------------------------------------------------
+
+namespace {
+
+/// A file of `size` patterned bytes in `dir`, opened read-only.
+int patterned_file(const net_test::TempDir& dir, std::size_t size, std::string& content) {
+  content.resize(size);
+  for (std::size_t i = 0; i < size; ++i) content[i] = static_cast<char>('a' + (i * 7) % 26);
+  std::string path = dir.file("data");
+  int w = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  EXPECT_EQ(::write(w, content.data(), size), static_cast<ssize_t>(size));
+  ::close(w);
+  return ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+}
+
+/// Everything `sock` receives until the peer closes.
+Coro<std::string> receive_all(Socket& sock) {
+  std::string all;
+  for (;;) {
+    std::string chunk = co_await asyncio::sock_recv(sock, 65536);
+    if (chunk.empty()) co_return all;
+    all += chunk;
+  }
+}
+
+}  // namespace
+
+TEST(sock_sendfile, SendsAWholeRegularFileAndLeavesThePositionAfterIt) {
+  net_test::TempDir dir;
+  std::string content;
+  int fd = patterned_file(dir, 3 * 1024 * 1024 + 17, content);  // far more than a socket buffer
+  run_loop([&]() -> Coro<void> {
+    auto pair = asyncio::socketpair();
+    auto receiver = asyncio::create_task(receive_all(pair.second));
+    std::size_t sent = co_await asyncio::sock_sendfile(pair.first, fd);
+    pair.first.close();
+    std::string got = co_await receiver;
+    EXPECT_EQ(sent, content.size());
+    EXPECT_TRUE(got == content);
+    EXPECT_EQ(::lseek(fd, 0, SEEK_CUR), static_cast<off_t>(content.size()));
+  }());
+  ::close(fd);
+}
+
+TEST(sock_sendfile, OffsetAndCount) {
+  net_test::TempDir dir;
+  std::string content;
+  int fd = patterned_file(dir, 100000, content);
+  run_loop([&]() -> Coro<void> {
+    auto pair = asyncio::socketpair();
+    auto receiver = asyncio::create_task(receive_all(pair.second));
+    std::size_t sent = co_await asyncio::sock_sendfile(pair.first, fd, 1000, 5000, true);
+    pair.first.close();
+    std::string got = co_await receiver;
+    EXPECT_EQ(sent, 5000u);
+    EXPECT_TRUE(got == content.substr(1000, 5000));
+    EXPECT_EQ(::lseek(fd, 0, SEEK_CUR), 6000);
+  }());
+  ::close(fd);
+}
+
+TEST(sock_sendfile, AnOffsetPastTheEndSendsNothing) {
+  net_test::TempDir dir;
+  std::string content;
+  int fd = patterned_file(dir, 10, content);
+  run_loop([&]() -> Coro<void> {
+    auto pair = asyncio::socketpair();
+    EXPECT_EQ(co_await asyncio::sock_sendfile(pair.first, fd, 50), 0u);
+  }());
+  ::close(fd);
+}
+
+TEST(sock_sendfile, CancelledPartWayLeavesThePositionAfterWhatWasSent) {
+  net_test::TempDir dir;
+  std::string content;
+  int fd = patterned_file(dir, 8 * 1024 * 1024, content);  // more than the socket pair buffers
+  run_loop([&]() -> Coro<void> {
+    auto pair = asyncio::socketpair();
+    auto sending = asyncio::create_task(asyncio::sock_sendfile(pair.first, fd));
+    co_await asyncio::sleep(0.05);  // nobody reads: the send stalls with the buffers full
+    EXPECT_FALSE(sending.done());
+    sending.cancel();
+    EXPECT_THROW(co_await sending, asyncio::CancelledError);
+    off_t position = ::lseek(fd, 0, SEEK_CUR);
+    EXPECT_GT(position, 0);
+    EXPECT_LT(position, static_cast<off_t>(content.size()));
+    pair.first.close();
+    std::string got = co_await receive_all(pair.second);  // exactly what was sent, in order
+    EXPECT_EQ(got.size(), static_cast<std::size_t>(position));
+    EXPECT_TRUE(got == content.substr(0, got.size()));
+  }());
+  ::close(fd);
+}
+
+TEST(sock_sendfile, APipeFallsBackToReadingAndSending) {
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  std::string content(200000, 'x');
+  for (std::size_t i = 0; i < content.size(); i += 1000) content[i] = 'y';
+  std::thread writer([&] {
+    for (std::size_t off = 0; off < content.size();) {
+      ssize_t n = ::write(p[1], content.data() + off, std::min<std::size_t>(4096, content.size() - off));
+      if (n <= 0) break;
+      off += static_cast<std::size_t>(n);
+    }
+    ::close(p[1]);
+  });
+  run_loop([&]() -> Coro<void> {
+    auto pair = asyncio::socketpair();
+    auto receiver = asyncio::create_task(receive_all(pair.second));
+    std::size_t sent = co_await asyncio::sock_sendfile(pair.first, p[0]);
+    pair.first.close();
+    std::string got = co_await receiver;
+    EXPECT_EQ(sent, content.size());
+    EXPECT_TRUE(got == content);
+  }());
+  writer.join();
+  ::close(p[0]);
+}
+
+TEST(sock_sendfile, WithoutFallbackAPipeRaisesSendfileNotAvailableError) {
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  run_loop([&]() -> Coro<void> {
+    auto pair = asyncio::socketpair();
+    EXPECT_THROW(co_await asyncio::sock_sendfile(pair.first, p[0], 0, std::nullopt, false),
+                 asyncio::SendfileNotAvailableError);
+  }());
+  ::close(p[0]);
+  ::close(p[1]);
+}
+
+TEST(sock_sendfile, BadArgumentsRaiseValueError) {
+  net_test::TempDir dir;
+  std::string content;
+  int fd = patterned_file(dir, 10, content);
+  run_loop([&]() -> Coro<void> {
+    auto pair = asyncio::socketpair();
+    Socket udp(AF_INET, SOCK_DGRAM);
+    EXPECT_THROW(co_await asyncio::sock_sendfile(udp, fd), asyncio::ValueError);
+    EXPECT_THROW(co_await asyncio::sock_sendfile(pair.first, fd, -1), asyncio::ValueError);
+    EXPECT_THROW(co_await asyncio::sock_sendfile(pair.first, fd, 0, 0, true), asyncio::ValueError);
+  }());
+  ::close(fd);
 }
 
 TEST(socket_calls, AwaitingOutsideATaskIsAnError) {

@@ -59,6 +59,13 @@ class ValueError : public Error {
   using Error::Error;
 };
 
+/// sock_sendfile(..., fallback = false) on a file sendfile(2) cannot send from (Python's
+/// asyncio.SendfileNotAvailableError, a RuntimeError).
+class SendfileNotAvailableError : public RuntimeError {
+ public:
+  using RuntimeError::RuntimeError;
+};
+
 /// Several failures reported together, as TaskGroup does (Python's ExceptionGroup).
 /// `exceptions()` keeps them in the order they happened.
 class ExceptionGroup : public Error {

@@ -26,11 +26,13 @@
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <utility>
 
+#include "asyncio/coro.hpp"
 #include "asyncio/detail/task_core.hpp"
 
 namespace asyncio {
@@ -319,6 +321,27 @@ class RecvFromIntoOp final : public SockOp {
   SocketAddress addr_;
 };
 
+/// sendfile(2) from `file_fd` at `offset` until `count` bytes went out or the file ended.
+class SendFileOp final : public SockOp {
+ public:
+  SendFileOp(Socket& s, int file_fd, std::int64_t offset, std::size_t count) noexcept
+      : SockOp(s, writing, "sendfile"), file_fd_(file_fd), offset_(offset), left_(count) {}
+  SendFileOp(const SendFileOp& o) noexcept : SockOp(o), file_fd_(o.file_fd_), offset_(o.offset_), left_(o.left_) {}
+  std::size_t await_resume() {
+    check();
+    return sent_;
+  }
+  /// Bytes sent so far (also after a failure).
+  std::size_t sent() const noexcept { return sent_; }
+
+ private:
+  bool attempt() noexcept override;
+  int file_fd_;
+  std::int64_t offset_;
+  std::size_t left_;
+  std::size_t sent_ = 0;
+};
+
 }  // namespace detail
 
 /// Receives up to `nbytes` (Python's loop.sock_recv). An empty string means end of stream.
@@ -342,5 +365,19 @@ inline detail::SendToOp sock_sendto(Socket& sock, std::string_view data, const S
 inline detail::RecvFromOp sock_recvfrom(Socket& sock, std::size_t bufsize) noexcept { return {sock, bufsize}; }
 /// Receives one datagram into `buf`, with its sender.
 inline detail::RecvFromIntoOp sock_recvfrom_into(Socket& sock, std::span<char> buf) noexcept { return {sock, buf}; }
+
+/// Sends `count` bytes of the open file `file_fd` from `offset` (to the end of the file when
+/// `count` is nullopt) over the stream socket `sock`, waiting whenever the socket is full
+/// (Python's loop.sock_sendfile). Returns the bytes sent; afterwards the file's position is
+/// `offset` plus that, as in Python, also when the send fails part-way. A regular file goes
+/// through sendfile(2), without copying through user space; anything else (a pipe, say) is read
+/// on the default executor and sent with sock_sendall, or, with `fallback` false, raises
+/// SendfileNotAvailableError. ValueError for a socket that is not SOCK_STREAM, a negative
+/// offset or a zero count.
+///   int fd = ::open("index.html", O_RDONLY | O_CLOEXEC);
+///   std::size_t sent = co_await asyncio::sock_sendfile(conn, fd);
+Coro<std::size_t> sock_sendfile(Socket& sock, int file_fd, std::int64_t offset, std::optional<std::size_t> count,
+                                bool fallback);
+Coro<std::size_t> sock_sendfile(Socket& sock, int file_fd, std::int64_t offset = 0);
 
 }  // namespace asyncio
