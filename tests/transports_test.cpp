@@ -688,8 +688,9 @@ TEST(transport_server, ConnectAcceptedSocketRunsAProtocolOnIt) {
     auto conn = co_await asyncio::create_connection(recorder, "127.0.0.1", listener.getsockname().port());
     auto client = conn.second;
     asyncio::AcceptResult accepted = co_await asyncio::sock_accept(listener);
-    auto made = co_await asyncio::connect_accepted_socket([server_side] { return server_side; },
-                                                          std::move(accepted.sock));
+    // Named first: g++ 12 destroys a capturing lambda written inside a co_await twice.
+    auto factory = [server_side] { return server_side; };
+    auto made = co_await asyncio::connect_accepted_socket(std::move(factory), std::move(accepted.sock));
     EXPECT_EQ(made.second, server_side);
     EXPECT_EQ(server_side->events.front(), "made");
     conn.first->write("accepted");
