@@ -415,20 +415,22 @@ bool RecvFromIntoOp::attempt() noexcept {
 
 bool SendFileOp::attempt() noexcept {
   constexpr std::size_t kMaxPerCall = 0x7ffff000;  // what Linux moves in one sendfile() at most
-  while (left_ > 0) {
-    off_t off = static_cast<off_t>(offset_);
-    ssize_t r = ::sendfile(fd(), file_fd_, &off, std::min(left_, kMaxPerCall));
-    if (r > 0) {
-      offset_ += r;
-      left_ -= static_cast<std::size_t>(r);
-      sent_ += static_cast<std::size_t>(r);
-      continue;
-    }
-    if (r == 0) break;  // end of file
-    if (errno == EINTR) continue;
-    if (would_block(errno)) return false;
-    err_ = errno;
-    return true;
+  bool at_end = false;
+  while (left_ > 0 && !at_end) {
+    bool over = try_syscall(
+        err_,
+        [&] {
+          off_t off = static_cast<off_t>(offset_);
+          return ::sendfile(fd(), file_fd_, &off, std::min(left_, kMaxPerCall));
+        },
+        [&](ssize_t r) {
+          at_end = r == 0;
+          offset_ += r;
+          left_ -= static_cast<std::size_t>(r);
+          sent_ += static_cast<std::size_t>(r);
+        });
+    if (!over) return false;  // the socket is full: wait until it is writable
+    if (err_) return true;
   }
   return true;
 }
@@ -554,10 +556,11 @@ namespace {
 
 /// Python's _sock_sendfile_fallback: read a block on the default executor (the file may be a
 /// pipe or a slow disk), send it, until `count` bytes or the end of the file.
-Coro<std::size_t> sendfile_by_copy(Socket& sock, int file_fd, std::int64_t offset, std::optional<std::size_t> count,
-                                   std::size_t& sent) {
+/// `sent` counts what went out, for the caller to see also when this fails part-way.
+Coro<void> sendfile_by_copy(Socket& sock, int file_fd, std::int64_t offset, std::optional<std::size_t> count,
+                            std::size_t& sent) {
   constexpr std::size_t kBlock = 256 * 1024;
-  if (offset != 0 && ::lseek(file_fd, offset, SEEK_SET) < 0) throw std::system_error(errno, std::system_category(), "lseek");
+  if (offset != 0 && ::lseek(file_fd, offset, SEEK_SET) < 0) throw_errno(errno, "lseek");
   // Shared with the reading thread: if this task is cancelled mid-read, the thread still owns it.
   auto block = std::make_shared<std::vector<char>>(count ? std::min(*count, kBlock) : kBlock);
   for (;;) {
@@ -568,7 +571,7 @@ Coro<std::size_t> sendfile_by_copy(Socket& sock, int file_fd, std::int64_t offse
       ssize_t r;
       do r = ::read(file_fd, block->data(), want);
       while (r < 0 && errno == EINTR);
-      if (r < 0) throw std::system_error(errno, std::system_category(), "read");
+      if (r < 0) throw_errno(errno, "read");
       return r;
     };
     ssize_t n = co_await to_thread(std::move(read_block));
@@ -576,7 +579,6 @@ Coro<std::size_t> sendfile_by_copy(Socket& sock, int file_fd, std::int64_t offse
     co_await sock_sendall(sock, std::string_view(block->data(), static_cast<std::size_t>(n)));
     sent += static_cast<std::size_t>(n);
   }
-  co_return sent;
 }
 
 }  // namespace
@@ -587,7 +589,7 @@ Coro<std::size_t> sock_sendfile(Socket& sock, int file_fd, std::int64_t offset, 
   if (offset < 0) throw ValueError("offset must be a non-negative integer (got " + std::to_string(offset) + ")");
   if (count && *count == 0) throw ValueError("count must be a positive integer (got 0)");
   struct stat st {};
-  if (::fstat(file_fd, &st) < 0) throw std::system_error(errno, std::system_category(), "fstat");
+  if (::fstat(file_fd, &st) < 0) throw_errno(errno, "fstat");
   bool regular = S_ISREG(st.st_mode);
   if (!regular && !fallback) throw SendfileNotAvailableError("not a regular file");
   std::size_t sent = 0;
