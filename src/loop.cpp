@@ -212,10 +212,8 @@ void EventLoop::dispatch_io(std::int64_t timeout) {
 
 void EventLoop::move_due_timers() {
   std::int64_t now = now_ns();
-  while (!timers_.empty() && timers_.next_deadline() <= now) {
-    detail::TimerNode* node = timers_.pop();
-    node->on_expire(node);
-  }
+  timers_.advance(now);
+  while (detail::TimerNode* node = timers_.pop_due(now)) node->on_expire(node);
 }
 
 void EventLoop::run_once() {

@@ -8,12 +8,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <random>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -1339,6 +1343,7 @@ TEST(TimerHeap, PopsByDeadlineThenInsertionOrderAndRemovesAnyNode) {
   std::vector<asyncio::detail::TimerNode> nodes(200);
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     nodes[i].when = static_cast<std::int64_t>((i * 37) % 50);  // many ties
+    nodes[i].seq = i;
     heap.push(&nodes[i]);
   }
   for (std::size_t i = 0; i < nodes.size(); i += 3) heap.remove(&nodes[i]);
@@ -1357,6 +1362,84 @@ TEST(TimerHeap, PopsByDeadlineThenInsertionOrderAndRemovesAnyNode) {
     last_when = n->when;
     last_index = index;
   }
+}
+
+// The loop's TimerQueue against a model (a set ordered by deadline, then scheduling order), with
+// deadlines that land in all three of its parts (near heap, wheel, far heap), ties, cancellations
+// from each part, a clock that moves in steps of every size, and timers scheduled in the past.
+TEST(TimerQueue, MatchesAnOrderedSetThroughPushRemoveAndTheClock) {
+  using asyncio::detail::TimerNode;
+  asyncio::detail::TimerQueue queue;
+  std::vector<TimerNode> nodes(20000);
+  std::set<std::pair<std::int64_t, std::uint64_t>> model;  // (when, seq)
+  std::map<std::uint64_t, TimerNode*> by_seq;
+  std::mt19937_64 rng(7);
+  constexpr std::int64_t ms = 1'000'000;
+  std::int64_t now = 5'000 * ms;
+  std::size_t next = 0;
+  queue.advance(now);
+  auto check_pop = [&](TimerNode* n) {
+    ASSERT_NE(n, nullptr);
+    ASSERT_FALSE(model.empty());
+    EXPECT_FALSE(n->scheduled());
+    EXPECT_EQ(std::make_pair(n->when, n->seq), *model.begin());
+    by_seq.erase(n->seq);
+    model.erase(model.begin());
+  };
+  while (next < nodes.size() || !model.empty()) {
+    int op = static_cast<int>(rng() % 10);
+    if (op < 5 && next < nodes.size()) {
+      TimerNode& n = nodes[next++];
+      std::int64_t range = std::array<std::int64_t, 4>{2 * ms, 50 * ms, 3000 * ms, 20000 * ms}[rng() % 4];
+      n.when = now - ms + static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(range));
+      if (rng() % 8 == 0) n.when = now;  // ties
+      queue.push(&n);
+      ASSERT_TRUE(n.scheduled());
+      model.emplace(n.when, n.seq);
+      by_seq[n.seq] = &n;
+    } else if (op < 7 && !model.empty()) {
+      auto it = by_seq.lower_bound(rng() % (by_seq.rbegin()->first + 1));
+      if (it == by_seq.end()) it = by_seq.begin();
+      queue.remove(it->second);
+      EXPECT_FALSE(it->second->scheduled());
+      model.erase({it->second->when, it->first});
+      by_seq.erase(it);
+    } else if (op < 9) {
+      now += static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(std::array<std::int64_t, 3>{ms / 10, 3 * ms, 700 * ms}[rng() % 3]));
+      queue.advance(now);
+      while (TimerNode* n = queue.pop_due(now)) {
+        check_pop(n);
+        EXPECT_LE(n->when, now);
+      }
+      if (!model.empty()) {
+        EXPECT_GT(model.begin()->first, now);
+      }
+    } else if (!model.empty()) {
+      check_pop(queue.pop());
+    }
+    ASSERT_EQ(queue.size(), model.size());
+    if (!model.empty()) {
+      EXPECT_LE(queue.next_deadline(), model.begin()->first);
+    }
+  }
+  EXPECT_TRUE(queue.empty());
+}
+
+TEST(TimerQueue, NextDeadlineIsExactWithoutCancellation) {
+  asyncio::detail::TimerQueue queue;
+  std::vector<asyncio::detail::TimerNode> nodes(3);
+  queue.advance(0);
+  nodes[0].when = 9'000'000'000;  // far
+  nodes[1].when = 2'000'000'000;  // wheel
+  nodes[2].when = 2'500'000'000;  // wheel, later slot
+  for (auto& n : nodes) queue.push(&n);
+  EXPECT_EQ(queue.next_deadline(), 2'000'000'000);
+  queue.remove(&nodes[1]);
+  EXPECT_EQ(queue.next_deadline(), 2'500'000'000);
+  queue.remove(&nodes[2]);
+  EXPECT_EQ(queue.next_deadline(), 9'000'000'000);
+  EXPECT_EQ(queue.pop(), &nodes[0]);
+  EXPECT_TRUE(queue.empty());
 }
 
 }  // namespace

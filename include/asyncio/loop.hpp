@@ -30,7 +30,7 @@
 #include "asyncio/detail/ref.hpp"
 #include "asyncio/detail/ring_queue.hpp"
 #include "asyncio/detail/runnable.hpp"
-#include "asyncio/detail/timer_heap.hpp"
+#include "asyncio/detail/timer_queue.hpp"
 #include "asyncio/errors.hpp"
 #include "asyncio/poller.hpp"
 
@@ -244,7 +244,10 @@ class EventLoop {
   // ---- for library layers (not part of Python's surface) ---------------------------------------
   /// Queues a runnable; the queue takes over one reference as Runnable documents.
   void schedule(detail::Runnable* r) { ready_.push(r); }
-  void add_timer(detail::TimerNode* node) { timers_.push(node); }
+  void add_timer(detail::TimerNode* node) {
+    if (timers_.empty()) timers_.advance(now_ns());  // the queue's wheel starts at the clock
+    timers_.push(node);
+  }
   void remove_timer(detail::TimerNode* node) noexcept {
     if (node->scheduled()) timers_.remove(node);
   }
@@ -306,7 +309,7 @@ class EventLoop {
 
   std::shared_ptr<Poller> poller_;
   detail::RingQueue<detail::Runnable*> ready_;
-  detail::TimerHeap timers_;
+  detail::TimerQueue timers_;
   std::vector<FdWatch> fds_;
   std::size_t watched_fds_ = 0;
   std::uint64_t polls_ = 0;  // dispatch_io calls so far (see FdWatch::dropped_at_poll)

@@ -1,10 +1,10 @@
-// The loop's timers: a 4-ary min-heap ordered by (deadline, sequence) whose nodes know their own
-// position, so cancelling a timer removes it at once in O(log n). Cancelled timers therefore never
-// pile up (Python's heap keeps them until they are half the heap; ours has none).
+// A 4-ary min-heap of timers ordered by (deadline, sequence) whose nodes know their own position,
+// so cancelling a timer removes it at once in O(log n). Cancelled timers therefore never pile up
+// (Python's heap keeps them until they are half the heap; ours has none). The loop keeps its
+// timers in a TimerQueue (timer_queue.hpp), which uses two of these.
 //
-// Entries are 16 bytes (deadline + node) and four children share a cache line, which keeps a heap
-// of a million timers cheap to sift. The tie-breaking sequence number lives in the node and is
-// read only when two deadlines are equal.
+// Entries are 16 bytes (deadline + node) and four children share a cache line. The tie-breaking
+// sequence number lives in the node and is read only when two deadlines are equal.
 #pragma once
 
 #include <cstddef>
@@ -16,13 +16,14 @@ namespace asyncio::detail {
 /// A timer registration. It lives wherever its owner wants (inside an awaiter in a coroutine
 /// frame, inside a TimerHandle) and must be removed from the heap before it is destroyed.
 struct TimerNode {
-  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
-  /// Called by the loop when the deadline has passed; the node is already out of the heap.
+  static constexpr std::uint32_t npos = static_cast<std::uint32_t>(-1);
+  /// Called by the loop when the deadline has passed; the node is already out of the queue.
   void (*on_expire)(TimerNode*) = nullptr;
   std::int64_t when = 0;  // loop clock, nanoseconds
-  std::uint64_t seq = 0;  // set by the heap: equal deadlines fire in scheduling order
-  std::size_t heap_index = npos;
-  bool scheduled() const noexcept { return heap_index != npos; }
+  std::uint64_t seq = 0;  // set by TimerQueue::push: equal deadlines fire in scheduling order
+  std::uint32_t index = npos;  // position in the heap or wheel bucket holding the node
+  std::uint8_t where = 0;      // which part of a TimerQueue holds it (TimerQueue::Part)
+  bool scheduled() const noexcept { return index != npos; }
 };
 
 class TimerHeap {
@@ -32,21 +33,27 @@ class TimerHeap {
   /// Deadline of the earliest timer; only when !empty().
   std::int64_t next_deadline() const noexcept { return heap_.front().when; }
   TimerNode* top() const noexcept { return heap_.front().node; }
+  /// Makes room for `extra` more pushes that cannot throw (growing geometrically, as push does).
+  void reserve_more(std::size_t extra) { reserve_more(heap_, extra); }
+  template <class V>
+  static void reserve_more(V& v, std::size_t extra) {
+    if (v.capacity() - v.size() < extra) v.reserve(v.size() + (extra > v.size() ? extra : v.size()));
+  }
 
+  /// Adds `node`, whose `seq` the caller has set.
   void push(TimerNode* node) {
-    node->seq = seq_++;
     heap_.push_back(Entry{node->when, node});
-    node->heap_index = heap_.size() - 1;
+    node->index = static_cast<std::uint32_t>(heap_.size() - 1);
     sift_up(heap_.size() - 1);
   }
   /// Removes any scheduled node (the top included).
   void remove(TimerNode* node) noexcept {
-    std::size_t i = node->heap_index;
-    node->heap_index = TimerNode::npos;
+    std::size_t i = node->index;
+    node->index = TimerNode::npos;
     std::size_t last = heap_.size() - 1;
     if (i != last) {
       heap_[i] = heap_[last];
-      heap_[i].node->heap_index = i;
+      heap_[i].node->index = static_cast<std::uint32_t>(i);
       heap_.pop_back();
       if (i > 0 && less(heap_[i], heap_[parent(i)]))
         sift_up(i);
@@ -74,7 +81,7 @@ class TimerHeap {
   }
   void place(std::size_t i, const Entry& e) noexcept {
     heap_[i] = e;
-    e.node->heap_index = i;
+    e.node->index = static_cast<std::uint32_t>(i);
   }
   void sift_up(std::size_t i) noexcept {
     Entry e = heap_[i];
@@ -104,7 +111,6 @@ class TimerHeap {
   }
 
   std::vector<Entry> heap_;
-  std::uint64_t seq_ = 0;
 };
 
 }  // namespace asyncio::detail
