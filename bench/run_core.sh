@@ -39,6 +39,7 @@ rm -f "$LOG_DIR"/*.log
 ASIO_OK=1 OURS_OK=1
 build_cxx_peer bench/peers/core_asio.cpp "$PEER_DIR/core_asio" || { ASIO_OK=0; FAILED+=(asio-build); }
 build_our_bench core_bench || { OURS_OK=0; FAILED+=(ours-build); }
+build_our_bench timers_floor || FAILED+=(floor-build)
 
 # One at a time: on a small machine, peers running side by side would slow each other.
 run_peer asyncio "$PYTHON" bench/peers/core_asyncio.py "${QUICK[@]}"
@@ -48,6 +49,16 @@ if ((ASIO_OK)); then run_peer asio "$PEER_DIR/core_asio" "${QUICK[@]}"; fi
 if ((OURS_OK)); then run_peer ours "$BUILD_DIR/bench/core_bench" "${QUICK[@]}"; fi
 
 "$PYTHON" bench/core_table.py --logs "$LOG_DIR" ${QUICK:+--quick} | tee "$TABLE"
+
+# The timers row's floor on this machine: set-up of a million tasks with no runtime at all
+# (bench/timers_floor.cpp), for a bare 64-byte task and for our task's size; the last timer
+# cannot fire before set-up + 1 s.
+if [[ -x $BUILD_DIR/bench/timers_floor ]]; then
+  "$BUILD_DIR/bench/timers_floor" 64 "$(awk '$2 == "timers" && $3 == "bytes_per_task" {printf "%d", $4}' "$LOG_DIR/ours.log" 2>/dev/null || echo 400)" \
+    > "$LOG_DIR/timers_floor.log" || FAILED+=(floor)
+  awk '$1 == "RESULT" {sub("setup_s_", "", $3); printf "timers floor (no runtime, %s per task): set-up %.3f s, so at best %.3f s\n", $3, $4, $4 + 1}' \
+    "$LOG_DIR/timers_floor.log" | tee -a "$TABLE"
+fi
 log "table written to $TABLE"
 
 if ((${#FAILED[@]})); then
