@@ -48,6 +48,26 @@ class SocketTransport final : public Transport, private FdListener, private Clos
   std::pair<std::size_t, std::size_t> get_write_buffer_limits() const noexcept override { return {low_, high_}; }
   void set_write_buffer_limits(std::optional<std::size_t> high, std::optional<std::size_t> low) override;
 
+  // ---- asyncio::sendfile (the transport side; src/transport_sendfile.cpp drives it) ----
+  /// A regular file the transport sends with sendfile(2) once its write buffer is empty.
+  struct FileSend {
+    int fd = -1;
+    std::int64_t offset = 0;  // the next byte of the file to send
+    std::size_t left = 0;     // bytes still to send
+    std::size_t sent = 0;
+    Future<void> done;        // result: all sent; exception: the send failed or the connection was lost
+  };
+  /// Refuses write() (RuntimeError) until end_sendfile(), as Python does while a sendfile runs.
+  /// RuntimeError if the transport is closing or another sendfile runs.
+  void begin_sendfile();
+  void end_sendfile() noexcept;
+  /// The native path: sends `send` after the buffered data; completes send->done.
+  void send_file(std::shared_ptr<FileSend> send);
+  /// The copy path: a write that bypasses the guard, and a wait for the buffer to empty (fails
+  /// if the connection is lost first).
+  void write_for_sendfile(std::string_view data) { write_data(data); }
+  Future<void> wait_write_buffer_empty();
+
  protected:
   void write_chunks(std::span<const std::string_view> chunks) override;
 
@@ -58,6 +78,14 @@ class SocketTransport final : public Transport, private FdListener, private Clos
   void unhook() noexcept;
   void read_ready() noexcept;
   void write_ready() noexcept;
+  void write_data(std::string_view data);
+  /// Sends from the file of a running send_file() until the socket is full; false if it failed.
+  bool send_file_ready() noexcept;
+  /// The write side is idle (buffer empty, no file to send): wakes wait_write_buffer_empty().
+  void write_side_idle() noexcept;
+  /// The connection is going away: fails the sendfile's waits with `exc` (or a reset).
+  void fail_sendfile(std::exception_ptr exc) noexcept;
+  bool write_side_busy() const noexcept { return !wbuf_.empty() || file_send_; }
   /// recv() returned `n` <= 0: EOF, "would block" or a read error. Call it straight after
   /// recv(), while errno is recv's.
   void recv_failed(ssize_t n) noexcept;
@@ -83,6 +111,8 @@ class SocketTransport final : public Transport, private FdListener, private Clos
   std::shared_ptr<SocketTransport> self_;  // the loop's reference, until connection_lost
   std::shared_ptr<ServerCore> server_;
   ByteBuffer wbuf_;
+  std::shared_ptr<FileSend> file_send_;  // the file being sent after wbuf_, if any
+  Future<void> empty_waiter_;            // wait_write_buffer_empty()'s, until the buffer empties
   std::size_t high_ = 64 * 1024;
   std::size_t low_ = 16 * 1024;
   SocketAddress peername_;
@@ -97,6 +127,7 @@ class SocketTransport final : public Transport, private FdListener, private Clos
   bool protocol_paused_ = false;  // pause_writing() was called
   bool protocol_connected_ = false;
   bool hooked_ = false;  // registered as the loop's CloseHook
+  bool sendfile_busy_ = false;  // begin_sendfile() .. end_sendfile(): write() is refused
 };
 
 /// The state every handle of one Server shares, and that its connections report to.

@@ -15,6 +15,7 @@
 
 #include "asyncio/loop.hpp"
 #include "asyncio/threads.hpp"
+#include "sendfile_internal.hpp"
 
 namespace asyncio {
 
@@ -552,6 +553,38 @@ std::pair<Socket, Socket> socketpair(int family, int type, int proto) {
 
 // ---- sock_sendfile ------------------------------------------------------------------------------
 
+namespace detail {
+
+bool check_sendfile_file(int file_fd, std::int64_t offset, std::optional<std::size_t> count, bool fallback,
+                         std::int64_t& size) {
+  if (offset < 0) throw ValueError("offset must be a non-negative integer (got " + std::to_string(offset) + ")");
+  if (count && *count == 0) throw ValueError("count must be a positive integer (got 0)");
+  struct stat st {};
+  if (::fstat(file_fd, &st) < 0) throw_errno(errno, "fstat");
+  bool regular = S_ISREG(st.st_mode);
+  if (!regular && !fallback) throw SendfileNotAvailableError("not a regular file");
+  size = st.st_size;
+  return regular;
+}
+
+Coro<std::size_t> read_file_block(int file_fd, std::shared_ptr<std::vector<char>> block, std::size_t want) {
+  // Named, not written inside the co_await: g++ 12 destroys such a capturing lambda twice.
+  auto read_block = [file_fd, block = std::move(block), want] {
+    ssize_t r;
+    do r = ::read(file_fd, block->data(), want);
+    while (r < 0 && errno == EINTR);
+    if (r < 0) throw_errno(errno, "read");
+    return static_cast<std::size_t>(r);
+  };
+  co_return co_await to_thread(std::move(read_block));
+}
+
+void leave_file_after(int file_fd, std::int64_t offset, std::size_t sent) noexcept {
+  if (sent > 0) ::lseek(file_fd, offset + static_cast<std::int64_t>(sent), SEEK_SET);
+}
+
+}  // namespace detail
+
 namespace {
 
 /// Python's _sock_sendfile_fallback: read a block on the default executor (the file may be a
@@ -559,25 +592,16 @@ namespace {
 /// `sent` counts what went out, for the caller to see also when this fails part-way.
 Coro<void> sendfile_by_copy(Socket& sock, int file_fd, std::int64_t offset, std::optional<std::size_t> count,
                             std::size_t& sent) {
-  constexpr std::size_t kBlock = 256 * 1024;
   if (offset != 0 && ::lseek(file_fd, offset, SEEK_SET) < 0) throw_errno(errno, "lseek");
   // Shared with the reading thread: if this task is cancelled mid-read, the thread still owns it.
-  auto block = std::make_shared<std::vector<char>>(count ? std::min(*count, kBlock) : kBlock);
+  auto block = std::make_shared<std::vector<char>>(count ? std::min(*count, detail::kSendfileBlock) : detail::kSendfileBlock);
   for (;;) {
     std::size_t want = count ? std::min(block->size(), *count - sent) : block->size();
     if (want == 0) break;
-    // Named, not written inside the co_await: g++ 12 destroys such a capturing lambda twice.
-    auto read_block = [file_fd, block, want] {
-      ssize_t r;
-      do r = ::read(file_fd, block->data(), want);
-      while (r < 0 && errno == EINTR);
-      if (r < 0) throw_errno(errno, "read");
-      return r;
-    };
-    ssize_t n = co_await to_thread(std::move(read_block));
+    std::size_t n = co_await detail::read_file_block(file_fd, block, want);
     if (n == 0) break;
-    co_await sock_sendall(sock, std::string_view(block->data(), static_cast<std::size_t>(n)));
-    sent += static_cast<std::size_t>(n);
+    co_await sock_sendall(sock, std::string_view(block->data(), n));
+    sent += n;
   }
 }
 
@@ -586,17 +610,13 @@ Coro<void> sendfile_by_copy(Socket& sock, int file_fd, std::int64_t offset, std:
 Coro<std::size_t> sock_sendfile(Socket& sock, int file_fd, std::int64_t offset, std::optional<std::size_t> count,
                                 bool fallback) {
   if (sock.type() != SOCK_STREAM) throw ValueError("only SOCK_STREAM type sockets are supported");
-  if (offset < 0) throw ValueError("offset must be a non-negative integer (got " + std::to_string(offset) + ")");
-  if (count && *count == 0) throw ValueError("count must be a positive integer (got 0)");
-  struct stat st {};
-  if (::fstat(file_fd, &st) < 0) throw_errno(errno, "fstat");
-  bool regular = S_ISREG(st.st_mode);
-  if (!regular && !fallback) throw SendfileNotAvailableError("not a regular file");
+  std::int64_t size = 0;
+  bool regular = detail::check_sendfile_file(file_fd, offset, count, fallback, size);
   std::size_t sent = 0;
   std::exception_ptr failure;
   try {
     if (regular) {
-      std::size_t to_end = offset < st.st_size ? static_cast<std::size_t>(st.st_size - offset) : 0;
+      std::size_t to_end = offset < size ? static_cast<std::size_t>(size - offset) : 0;
       detail::SendFileOp op(sock, file_fd, offset, count ? *count : to_end);
       try {
         sent = co_await op;
@@ -612,7 +632,7 @@ Coro<std::size_t> sock_sendfile(Socket& sock, int file_fd, std::int64_t offset, 
   }
   // As Python: the file is left positioned after what was sent (sendfile(2) does not move it),
   // also when the send failed or was cancelled part-way.
-  if (sent > 0) ::lseek(file_fd, offset + static_cast<std::int64_t>(sent), SEEK_SET);
+  detail::leave_file_after(file_fd, offset, sent);
   if (failure) std::rethrow_exception(failure);
   co_return sent;
 }

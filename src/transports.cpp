@@ -134,7 +134,7 @@ void SocketTransport::set_protocol(std::shared_ptr<BaseProtocol> protocol) {
 void SocketTransport::update_interest() noexcept {
   std::uint32_t want = 0;
   if (reading_ && !closing_ && !paused_ && !read_eof_) want |= poll_readable;
-  if (!wbuf_.empty() && sock_) want |= poll_writable;
+  if (write_side_busy() && sock_) want |= poll_writable;
   if (want == interest_) return;
   try {
     loop_->set_fd_listener(fd_, this, want);
@@ -208,23 +208,35 @@ void SocketTransport::on_eof() noexcept {
 }
 
 void SocketTransport::write_ready() noexcept {
-  ssize_t n = ::send(fd_, wbuf_.data(), wbuf_.size(), MSG_NOSIGNAL);
-  if (n < 0) {
-    if (would_block(errno)) return;
-    int err = errno;
-    wbuf_.clear();
-    update_interest();
-    fatal_error(os_error(err, "send"), "Fatal write error on socket transport");
-    return;
+  if (!wbuf_.empty()) {
+    ssize_t n = ::send(fd_, wbuf_.data(), wbuf_.size(), MSG_NOSIGNAL);
+    if (n < 0) {
+      if (would_block(errno)) return;
+      int err = errno;
+      wbuf_.clear();
+      update_interest();
+      fatal_error(os_error(err, "send"), "Fatal write error on socket transport");
+      return;
+    }
+    wbuf_.consume(static_cast<std::size_t>(n));
+    maybe_resume_protocol();  // may write, close or abort
+    if (!wbuf_.empty() || conn_lost_) return;
   }
-  wbuf_.consume(static_cast<std::size_t>(n));
-  maybe_resume_protocol();  // may write, close or abort
-  if (!wbuf_.empty() || conn_lost_) return;
+  if (file_send_ && (!send_file_ready() || file_send_)) return;  // failed, or the socket is full
   update_interest();
+  write_side_idle();
+}
+
+void SocketTransport::write_side_idle() noexcept {
+  if (empty_waiter_) {
+    auto waiter = std::move(empty_waiter_);
+    if (!waiter.done()) waiter.set_result();
+  }
+  if (sendfile_busy_ || conn_lost_) return;  // a sendfile's copy path writes again soon
   if (closing_) {
     ++conn_lost_;
     schedule_connection_lost(nullptr);
-  } else if (eof_) {
+  } else if (eof_ && sock_) {
     ::shutdown(fd_, SHUT_WR);
   }
 }
@@ -240,6 +252,11 @@ bool SocketTransport::dropped_write() noexcept {
 
 void SocketTransport::write(std::string_view data) {
   if (eof_) throw RuntimeError("Cannot call write() after write_eof()");
+  if (sendfile_busy_) throw RuntimeError("unable to write; sendfile is in progress");
+  write_data(data);
+}
+
+void SocketTransport::write_data(std::string_view data) {
   if (data.empty()) return;
   if (dropped_write()) return;
   if (wbuf_.empty()) {
@@ -264,6 +281,7 @@ void SocketTransport::write(std::string_view data) {
 
 void SocketTransport::write_chunks(std::span<const std::string_view> chunks) {
   if (eof_) throw RuntimeError("Cannot call write() after write_eof()");
+  if (sendfile_busy_) throw RuntimeError("unable to write; sendfile is in progress");
   std::size_t total = 0;
   for (auto c : chunks) total += c.size();
   if (total == 0) return;
@@ -315,7 +333,7 @@ void SocketTransport::write_chunks(std::span<const std::string_view> chunks) {
 void SocketTransport::write_eof() {
   if (closing_ || eof_) return;
   eof_ = true;
-  if (wbuf_.empty() && sock_) ::shutdown(fd_, SHUT_WR);
+  if (!write_side_busy() && !sendfile_busy_ && sock_) ::shutdown(fd_, SHUT_WR);
 }
 
 void SocketTransport::set_write_buffer_limits(std::optional<std::size_t> high, std::optional<std::size_t> low) {
@@ -367,12 +385,12 @@ void SocketTransport::resume_reading() {
 void SocketTransport::close() {
   if (closing_) return;
   closing_ = true;
-  if (wbuf_.empty()) {
+  if (!write_side_busy() && !sendfile_busy_) {
     ++conn_lost_;
     update_interest();
     schedule_connection_lost(nullptr);
   } else {
-    update_interest();  // stop reading; the buffer drains, then connection_lost
+    update_interest();  // stop reading; the buffer (and a file being sent) drains, then connection_lost
   }
 }
 
@@ -393,6 +411,7 @@ void SocketTransport::fatal_error(std::exception_ptr exc, const char* message) n
 void SocketTransport::force_close(std::exception_ptr exc) noexcept {
   if (conn_lost_) return;
   wbuf_.clear();
+  fail_sendfile(exc);
   closing_ = true;
   ++conn_lost_;
   update_interest();
@@ -421,6 +440,8 @@ void SocketTransport::loop_closing() noexcept {
   hooked_ = false;  // the loop unregistered us
   auto keep = std::move(self_);  // may be the last reference: released at the very end
   wbuf_.clear();
+  file_send_.reset();  // the loop is closing: its tasks go without being woken
+  empty_waiter_ = {};
   closing_ = true;
   ++conn_lost_;
   reading_ = false;
@@ -446,6 +467,7 @@ void SocketTransport::call_connection_lost(std::exception_ptr exc) noexcept {
     }
   }
   wbuf_.clear();
+  fail_sendfile(exc);
   reading_ = false;
   update_interest();  // unregister before the descriptor closes
   sock_.close();

@@ -4,6 +4,7 @@
 
 #include <asyncio/asyncio.hpp>
 #include <dirent.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <spawn.h>
 #include <sys/resource.h>
@@ -92,6 +93,17 @@ class TempDir {
  private:
   std::string path_;
 };
+
+/// A file of `size` patterned bytes in `dir`, opened read-only (sendfile tests).
+inline int patterned_file(const TempDir& dir, std::size_t size, std::string& content) {
+  content.resize(size);
+  for (std::size_t i = 0; i < size; ++i) content[i] = static_cast<char>('a' + (i * 7) % 26);
+  std::string path = dir.file("data");
+  int w = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  EXPECT_EQ(::write(w, content.data(), size), static_cast<ssize_t>(size));
+  ::close(w);
+  return ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+}
 
 /// A listening TCP socket on 127.0.0.1 with an ephemeral port.
 inline asyncio::Socket listen_tcp(const char* host = "127.0.0.1", int backlog = 100) {

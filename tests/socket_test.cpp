@@ -410,17 +410,6 @@ TEST(socket_calls, SendtoAndRecvfromUdp) {
 
 namespace {
 
-/// A file of `size` patterned bytes in `dir`, opened read-only.
-int patterned_file(const net_test::TempDir& dir, std::size_t size, std::string& content) {
-  content.resize(size);
-  for (std::size_t i = 0; i < size; ++i) content[i] = static_cast<char>('a' + (i * 7) % 26);
-  std::string path = dir.file("data");
-  int w = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  EXPECT_EQ(::write(w, content.data(), size), static_cast<ssize_t>(size));
-  ::close(w);
-  return ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-}
-
 /// Everything `sock` receives until the peer closes.
 Coro<std::string> receive_all(Socket& sock) {
   std::string all;
@@ -436,7 +425,7 @@ Coro<std::string> receive_all(Socket& sock) {
 TEST(sock_sendfile, SendsAWholeRegularFileAndLeavesThePositionAfterIt) {
   net_test::TempDir dir;
   std::string content;
-  int fd = patterned_file(dir, 3 * 1024 * 1024 + 17, content);  // far more than a socket buffer
+  int fd = net_test::patterned_file(dir, 3 * 1024 * 1024 + 17, content);  // far more than a socket buffer
   run_loop([&]() -> Coro<void> {
     auto pair = asyncio::socketpair();
     auto receiver = asyncio::create_task(receive_all(pair.second));
@@ -453,7 +442,7 @@ TEST(sock_sendfile, SendsAWholeRegularFileAndLeavesThePositionAfterIt) {
 TEST(sock_sendfile, OffsetAndCount) {
   net_test::TempDir dir;
   std::string content;
-  int fd = patterned_file(dir, 100000, content);
+  int fd = net_test::patterned_file(dir, 100000, content);
   run_loop([&]() -> Coro<void> {
     auto pair = asyncio::socketpair();
     auto receiver = asyncio::create_task(receive_all(pair.second));
@@ -470,7 +459,7 @@ TEST(sock_sendfile, OffsetAndCount) {
 TEST(sock_sendfile, AnOffsetPastTheEndSendsNothing) {
   net_test::TempDir dir;
   std::string content;
-  int fd = patterned_file(dir, 10, content);
+  int fd = net_test::patterned_file(dir, 10, content);
   run_loop([&]() -> Coro<void> {
     auto pair = asyncio::socketpair();
     EXPECT_EQ(co_await asyncio::sock_sendfile(pair.first, fd, 50), 0u);
@@ -481,7 +470,7 @@ TEST(sock_sendfile, AnOffsetPastTheEndSendsNothing) {
 TEST(sock_sendfile, CancelledPartWayLeavesThePositionAfterWhatWasSent) {
   net_test::TempDir dir;
   std::string content;
-  int fd = patterned_file(dir, 8 * 1024 * 1024, content);  // more than the socket pair buffers
+  int fd = net_test::patterned_file(dir, 8 * 1024 * 1024, content);  // more than the socket pair buffers
   run_loop([&]() -> Coro<void> {
     auto pair = asyncio::socketpair();
     auto sending = asyncio::create_task(asyncio::sock_sendfile(pair.first, fd));
@@ -541,7 +530,7 @@ TEST(sock_sendfile, WithoutFallbackAPipeRaisesSendfileNotAvailableError) {
 TEST(sock_sendfile, BadArgumentsRaiseValueError) {
   net_test::TempDir dir;
   std::string content;
-  int fd = patterned_file(dir, 10, content);
+  int fd = net_test::patterned_file(dir, 10, content);
   run_loop([&]() -> Coro<void> {
     auto pair = asyncio::socketpair();
     Socket udp(AF_INET, SOCK_DGRAM);

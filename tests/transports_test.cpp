@@ -4,6 +4,7 @@
 #include <fcntl.h>
 
 #include <atomic>
+#include <thread>
 #include <cstdlib>
 #include <new>
 
@@ -1030,4 +1031,201 @@ TEST(transport_server, NoDescriptorLeaksAfterManyConnections) {
     co_await server.wait_closed();
   }());
   EXPECT_EQ(net_test::count_open_fds(), before);
+}
+
+// ---- sendfile (Python's loop.sendfile) ------------------------------------------------------------
+
+namespace {
+
+std::int64_t file_position(int fd) { return ::lseek(fd, 0, SEEK_CUR); }
+
+/// A connected client transport, and the server side's recorder (reading paused when `stalled`,
+/// so that the kernel buffers fill and a big send has to wait).
+struct SendfileLink {
+  Harness h;
+  asyncio::Server server;
+  std::shared_ptr<Transport> transport;
+  std::shared_ptr<Recorder> client;
+  Recorder& peer() { return *h.accepted.at(0); }
+};
+
+Coro<void> connect(SendfileLink& link, bool stalled) {
+  link.server = co_await asyncio::create_server(link.h.factory(), "127.0.0.1", 0);
+  auto conn = co_await asyncio::create_connection(recorder, "127.0.0.1", net_test::port_of(link.server));
+  link.transport = conn.first;
+  link.client = conn.second;
+  co_await link.h.first_accept;
+  co_await asyncio::sleep(0.01);
+  if (stalled) link.peer().transport->pause_reading();
+}
+
+}  // namespace
+
+TEST(sendfile, SendsARegularFileAfterEarlierWritesAndReturnsTheCount) {
+  net_test::TempDir dir;
+  std::string content;
+  int fd = net_test::patterned_file(dir, 3 * 1024 * 1024 + 17, content);
+  run_loop([&]() -> Coro<void> {
+    SendfileLink link;
+    co_await connect(link, false);
+    link.transport->write("head:");
+    std::size_t sent = co_await asyncio::sendfile(*link.transport, fd);
+    EXPECT_EQ(sent, content.size());
+    EXPECT_EQ(file_position(fd), static_cast<std::int64_t>(content.size()));
+    link.transport->close();
+    co_await link.peer().done;
+    EXPECT_TRUE(link.peer().data == "head:" + content);
+  }());
+  ::close(fd);
+}
+
+TEST(sendfile, OffsetAndCountSendThatRange) {
+  net_test::TempDir dir;
+  std::string content;
+  int fd = net_test::patterned_file(dir, 100000, content);
+  run_loop([&]() -> Coro<void> {
+    SendfileLink link;
+    co_await connect(link, false);
+    std::size_t sent = co_await asyncio::sendfile(*link.transport, fd, 1000, 5000);
+    EXPECT_EQ(sent, 5000u);
+    EXPECT_EQ(file_position(fd), 6000);
+    link.transport->close();
+    co_await link.peer().done;
+    EXPECT_EQ(link.peer().data, content.substr(1000, 5000));
+  }());
+  ::close(fd);
+}
+
+TEST(sendfile, WriteIsRefusedWhileTheFileIsSentAndWorksAfter) {
+  net_test::TempDir dir;
+  std::string content;
+  int fd = net_test::patterned_file(dir, 8 * 1024 * 1024, content);  // more than the socket buffers
+  run_loop([&]() -> Coro<void> {
+    SendfileLink link;
+    co_await connect(link, true);
+    auto sending = asyncio::create_task(asyncio::sendfile(*link.transport, fd));
+    co_await asyncio::sleep(0.02);
+    EXPECT_FALSE(sending.done());
+    EXPECT_THROW(link.transport->write("x"), asyncio::RuntimeError);
+    link.peer().transport->resume_reading();
+    EXPECT_EQ(co_await sending, content.size());
+    link.transport->write("tail");
+    link.transport->close();
+    co_await link.peer().done;
+    EXPECT_TRUE(link.peer().data == content + "tail");
+  }());
+  ::close(fd);
+}
+
+TEST(sendfile, CloseWaitsForTheFileThenCloses) {
+  net_test::TempDir dir;
+  std::string content;
+  int fd = net_test::patterned_file(dir, 8 * 1024 * 1024, content);
+  run_loop([&]() -> Coro<void> {
+    SendfileLink link;
+    co_await connect(link, true);
+    auto sending = asyncio::create_task(asyncio::sendfile(*link.transport, fd));
+    co_await asyncio::sleep(0.02);
+    link.transport->close();
+    EXPECT_TRUE(link.transport->is_closing());
+    co_await asyncio::sleep(0.02);
+    EXPECT_FALSE(link.client->lost);  // the file is not sent yet: the connection stays
+    link.peer().transport->resume_reading();
+    EXPECT_EQ(co_await sending, content.size());
+    co_await link.client->done;
+    co_await link.peer().done;
+    EXPECT_TRUE(link.peer().data == content);
+  }());
+  ::close(fd);
+}
+
+TEST(sendfile, CancellingStopsTheSendAndLeavesTheFileAfterWhatWentOut) {
+  net_test::TempDir dir;
+  std::string content;
+  int fd = net_test::patterned_file(dir, 16 * 1024 * 1024, content);
+  run_loop([&]() -> Coro<void> {
+    SendfileLink link;
+    co_await connect(link, true);
+    auto sending = asyncio::create_task(asyncio::sendfile(*link.transport, fd));
+    co_await asyncio::sleep(0.02);
+    sending.cancel();
+    EXPECT_THROW(co_await sending, asyncio::CancelledError);
+    std::int64_t pos = file_position(fd);
+    EXPECT_GT(pos, 0);
+    EXPECT_LT(pos, static_cast<std::int64_t>(content.size()));
+    link.transport->write("after");  // the transport is the caller's again
+    link.peer().transport->resume_reading();
+    link.transport->close();
+    co_await link.peer().done;
+    EXPECT_TRUE(link.peer().data == content.substr(0, static_cast<std::size_t>(pos)) + "after");
+  }());
+  ::close(fd);
+}
+
+TEST(sendfile, APipeGoesThroughTheCopyPathOrIsRefusedWithoutFallback) {
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe2(pipe_fds, O_CLOEXEC), 0);
+  std::string content(600 * 1024, 'p');
+  std::thread writer([&] {
+    std::size_t done = 0;
+    while (done < content.size()) {
+      ssize_t n = ::write(pipe_fds[1], content.data() + done, content.size() - done);
+      if (n <= 0) break;
+      done += static_cast<std::size_t>(n);
+    }
+    ::close(pipe_fds[1]);
+  });
+  run_loop([&]() -> Coro<void> {
+    SendfileLink link;
+    co_await connect(link, false);
+    EXPECT_THROW(co_await asyncio::sendfile(*link.transport, pipe_fds[0], 0, std::nullopt, false),
+                 asyncio::SendfileNotAvailableError);
+    std::size_t sent = co_await asyncio::sendfile(*link.transport, pipe_fds[0]);
+    EXPECT_EQ(sent, content.size());
+    link.transport->write("!");  // not left refusing writes
+    link.transport->close();
+    co_await link.peer().done;
+    EXPECT_TRUE(link.peer().data == content + "!");
+  }());
+  writer.join();
+  ::close(pipe_fds[0]);
+}
+
+TEST(sendfile, PeerResetFailsTheSendAndClosesTheTransport) {
+  net_test::TempDir dir;
+  std::string content;
+  int fd = net_test::patterned_file(dir, 16 * 1024 * 1024, content);
+  run_loop([&]() -> Coro<void> {
+    SendfileLink link;
+    co_await connect(link, true);
+    auto sending = asyncio::create_task(asyncio::sendfile(*link.transport, fd));
+    co_await asyncio::sleep(0.02);
+    auto sock = link.peer().transport->get_extra_info<asyncio::SocketView>("socket");
+    CO_ASSERT_TRUE(sock.has_value());
+    linger lg{1, 0};
+    ::setsockopt(sock->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    link.peer().transport->abort();  // RST
+    EXPECT_THROW(co_await sending, std::system_error);
+    co_await link.client->done;
+    EXPECT_TRUE(link.client->lost_with != nullptr);
+    EXPECT_TRUE(link.transport->is_closing());
+    EXPECT_GT(file_position(fd), 0);
+  }());
+  ::close(fd);
+}
+
+TEST(sendfile, RefusesAClosingTransportAndBadArguments) {
+  net_test::TempDir dir;
+  std::string content;
+  int fd = net_test::patterned_file(dir, 10, content);
+  run_loop([&]() -> Coro<void> {
+    SendfileLink link;
+    co_await connect(link, false);
+    EXPECT_THROW(co_await asyncio::sendfile(*link.transport, fd, -1), asyncio::ValueError);
+    EXPECT_THROW(co_await asyncio::sendfile(*link.transport, fd, 0, 0), asyncio::ValueError);
+    link.transport->close();
+    EXPECT_THROW(co_await asyncio::sendfile(*link.transport, fd), asyncio::RuntimeError);
+    co_await link.client->done;
+  }());
+  ::close(fd);
 }

@@ -324,6 +324,19 @@ Coro<std::pair<std::shared_ptr<Transport>, std::shared_ptr<detail::factory_proto
   return create_connection(std::move(factory), std::move(sock));
 }
 
+/// Sends a file over a stream transport (Python's loop.sendfile): from `offset`, `count` bytes or
+/// to the end of the file, after whatever was written before. Returns the bytes sent; the file is
+/// left positioned after them, also when the send fails or is cancelled part-way. A regular file
+/// goes through sendfile(2) (the kernel copies it; reading goes on meanwhile); anything else, or
+/// a file sendfile(2) refuses, is read on the default executor and written block by block unless
+/// `fallback` is false (SendfileNotAvailableError). Until it ends, write() on the transport raises
+/// RuntimeError, and close() waits for it as for buffered data. RuntimeError if the transport is
+/// closing; ValueError for a negative offset or a zero count.
+///   int fd = ::open("index.html", O_RDONLY | O_CLOEXEC);
+///   std::size_t sent = co_await asyncio::sendfile(writer.transport(), fd);
+Coro<std::size_t> sendfile(Transport& transport, int file_fd, std::int64_t offset = 0,
+                           std::optional<std::size_t> count = std::nullopt, bool fallback = true);
+
 /// Listens on host:port (host "": every interface; port 0: any free port) and runs a protocol per
 /// accepted connection (Python's loop.create_server). A host that resolves to several addresses
 /// (IPv4 and IPv6) gets one listening socket each; IPv6 sockets are IPv6-only, as in asyncio.
