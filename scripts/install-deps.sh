@@ -9,6 +9,7 @@ PACKAGES=(
   libclang-rt-14-dev                               # clang 14 sanitizer runtimes and libFuzzer
   libgtest-dev libgmock-dev googletest             # tests
   libbenchmark-dev                                 # micro-benchmarks
+  libssl-dev openssl                               # TLS (and test certificates)
   python3 curl ca-certificates                     # interop tests and scripts
 )
 for arg in "$@"; do

@@ -10,6 +10,7 @@
 #include "asyncio/task.hpp"
 #include "asyncio/wait.hpp"
 #include "net_internal.hpp"
+#include "ssl_internal.hpp"
 
 namespace asyncio::detail {
 
@@ -132,16 +133,38 @@ Coro<Socket> connect_staggered(std::vector<AddrInfo> infos, LocalAddrs local, st
   co_return winner;
 }
 
+/// The transport of a connected socket, once the protocol's connection_made ran (for TLS: once
+/// the handshake is done too; the application then holds the TLS transport).
 Coro<std::pair<std::shared_ptr<Transport>, std::shared_ptr<StreamProtocolBase>>> connection_transport(
-    Socket sock, ProtocolFactory factory) {
+    Socket sock, ProtocolFactory factory, std::optional<SSLOptions> ssl = std::nullopt) {
   EventLoop& loop = get_running_loop();
   std::shared_ptr<StreamProtocolBase> protocol = factory();
   if (!protocol) throw ValueError("the protocol factory returned null");
+  Future<void> handshake = ssl ? loop.create_future<void>() : Future<void>();
+  auto wire = wrap_for_ssl(loop, protocol, ssl, handshake);
   Future<void> waiter = loop.create_future<void>();
-  auto transport = std::make_shared<SocketTransport>(loop, std::move(sock), protocol, nullptr, nullptr);
+  auto transport = std::make_shared<SocketTransport>(loop, std::move(sock), wire, nullptr, nullptr);
   transport->start(waiter);
   co_await wait_until_started(*transport, std::move(waiter));
-  co_return std::pair<std::shared_ptr<Transport>, std::shared_ptr<StreamProtocolBase>>(transport, protocol);
+  std::shared_ptr<Transport> app_transport = transport;
+  if (ssl) {
+    co_await wait_until_started(*transport, std::move(handshake));  // closes the socket on failure
+    app_transport = static_cast<SSLProtocol&>(*wire).app_transport();
+  }
+  co_return std::pair<std::shared_ptr<Transport>, std::shared_ptr<StreamProtocolBase>>(app_transport, protocol);
+}
+
+/// Python's checks of ssl= and server_hostname=, and the TLS settings of one connection.
+std::optional<SSLOptions> client_ssl_options(const ConnectOptions& options, const std::string& host) {
+  if (!options.ssl) {
+    if (!options.server_hostname.empty()) throw ValueError("server_hostname is only meaningful with ssl");
+    return std::nullopt;
+  }
+  if (options.ssl->side() != ssl::Side::client) throw ValueError("a client connection needs a client-side SSLContext");
+  std::string hostname = options.server_hostname.empty() ? host : options.server_hostname;
+  if (hostname.empty() && options.ssl->check_hostname())
+    throw ValueError("You must set server_hostname when using ssl without a host");
+  return SSLOptions{*options.ssl, false, hostname, options.ssl_handshake_timeout, options.ssl_shutdown_timeout};
 }
 
 }  // namespace
@@ -228,6 +251,7 @@ Coro<Socket> open_stream_socket(std::string host, std::uint16_t port, const Conn
 
 Coro<std::pair<std::shared_ptr<Transport>, std::shared_ptr<StreamProtocolBase>>> create_connection(
     ProtocolFactory factory, std::string host, std::uint16_t port, ConnectOptions options) {
+  std::optional<SSLOptions> ssl = client_ssl_options(options, host);
   Socket sock;
   if (!host.empty() || port != 0) {
     if (options.sock) throw ValueError("host/port and sock can not be specified at the same time");
@@ -237,7 +261,7 @@ Coro<std::pair<std::shared_ptr<Transport>, std::shared_ptr<StreamProtocolBase>>>
     if (options.sock.type() != SOCK_STREAM) throw ValueError("A Stream Socket was expected");
     sock = std::move(options.sock);
   }
-  co_return co_await connection_transport(std::move(sock), std::move(factory));
+  co_return co_await connection_transport(std::move(sock), std::move(factory), std::move(ssl));
 }
 
 Coro<std::pair<std::shared_ptr<Transport>, std::shared_ptr<StreamProtocolBase>>> create_unix_connection(

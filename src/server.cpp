@@ -15,6 +15,7 @@
 #include "asyncio/sleep.hpp"
 #include "asyncio/task.hpp"
 #include "net_internal.hpp"
+#include "ssl_internal.hpp"
 
 namespace asyncio {
 
@@ -203,6 +204,18 @@ void ServerCore::on_accepted(int fd, const Socket& listening, const SocketAddres
   }
 }
 
+/// With ssl=, each accepted connection's protocol goes behind its own TLS layer.
+ProtocolFactory server_ssl_factory(EventLoop& loop, ProtocolFactory factory, const ServerOptions& options) {
+  if (!options.ssl) return factory;
+  if (options.ssl->side() != ssl::Side::server) throw ValueError("a server needs a server-side SSLContext");
+  SSLOptions ssl{*options.ssl, true, {}, options.ssl_handshake_timeout, options.ssl_shutdown_timeout};
+  return [&loop, factory = std::move(factory), ssl = std::move(ssl)]() -> std::shared_ptr<StreamProtocolBase> {
+    std::shared_ptr<StreamProtocolBase> app = factory();
+    if (!app) return nullptr;
+    return std::make_shared<SSLProtocol>(loop, std::move(app), ssl, Future<void>());
+  };
+}
+
 }  // namespace detail
 
 // ---- Server ----------------------------------------------------------------------------------------
@@ -314,6 +327,7 @@ Coro<Server> create_server(ProtocolFactory factory, std::vector<std::string> hos
     }
     if (sockets.empty()) throw std::system_error(EADDRNOTAVAIL, std::system_category(), "getaddrinfo() returned empty list");
   }
+  factory = detail::server_ssl_factory(loop, std::move(factory), options);
   auto core = std::make_shared<detail::ServerCore>(loop, std::move(sockets), std::move(factory), options.backlog,
                                                    options.keep_alive);
   Server server(core);
@@ -375,6 +389,7 @@ Coro<Server> create_unix_server(ProtocolFactory factory, std::string path, Serve
     sockets.push_back(std::move(s));
     cleanup = options.cleanup_socket;
   }
+  factory = detail::server_ssl_factory(loop, std::move(factory), options);
   auto core = std::make_shared<detail::ServerCore>(loop, std::move(sockets), std::move(factory), options.backlog,
                                                    false);
   if (cleanup) core->set_unix_cleanup(path);

@@ -42,6 +42,7 @@
 #include "asyncio/dns.hpp"
 #include "asyncio/protocols.hpp"
 #include "asyncio/socket.hpp"
+#include "asyncio/ssl.hpp"
 
 namespace asyncio {
 
@@ -181,6 +182,16 @@ struct ConnectOptions {
   int interleave = 0;
   /// Raise every attempt's error in an ExceptionGroup instead of one error.
   bool all_errors = false;
+  /// Run TLS over the connection with this context (Python's ssl=); see ssl.hpp.
+  std::optional<ssl::SSLContext> ssl{};
+  /// The name the server's certificate must carry, and the SNI sent; defaults to `host`.
+  /// ValueError without `ssl`, or when empty with a context that checks host names and no host.
+  std::string server_hostname{};
+  /// Seconds the TLS handshake may take before the connection is aborted (ConnectionAbortedError,
+  /// a std::system_error with ECONNABORTED).
+  double ssl_handshake_timeout = 60.0;
+  /// Seconds a closing TLS connection may take to flush before it is aborted.
+  double ssl_shutdown_timeout = 30.0;
 };
 
 /// Options of create_server / start_server.
@@ -202,6 +213,12 @@ struct ServerOptions {
   bool start_serving = true;
   /// Unix servers: remove the socket file when the server closes, if it is still ours.
   bool cleanup_socket = true;
+  /// Serve TLS with this (server-side) context (Python's ssl=); see ssl.hpp.
+  std::optional<ssl::SSLContext> ssl{};
+  /// Seconds a client's TLS handshake may take before its connection is aborted.
+  double ssl_handshake_timeout = 60.0;
+  /// Seconds a closing TLS connection may take to flush before it is aborted.
+  double ssl_shutdown_timeout = 30.0;
 };
 
 /// Options of create_datagram_endpoint (Python's keyword arguments).

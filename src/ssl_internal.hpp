@@ -1,0 +1,138 @@
+// Private to the networking sources: the TLS layer between a socket transport and the
+// application's protocol (Python's asyncio/sslproto.py).
+//
+//   socket transport ──ciphertext──▶ SSLProtocol ──plaintext──▶ application protocol
+//                    ◀─────────────             ◀── SSLTransport (what the application holds)
+//
+// OpenSSL runs on two memory BIOs: what the socket delivers is written into the read BIO, what
+// OpenSSL produces is taken from the write BIO and written to the socket transport. The socket
+// transport owns the SSLProtocol; the SSLProtocol owns the SSLTransport, which only points back
+// (weakly): a handle the application keeps after the connection is gone becomes inert.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "asyncio/future.hpp"
+#include "asyncio/loop.hpp"
+#include "asyncio/protocols.hpp"
+#include "asyncio/ssl.hpp"
+#include "asyncio/transports.hpp"
+
+struct bio_st;  // OpenSSL's BIO
+
+namespace asyncio::detail {
+
+/// The error OpenSSL's queue describes (SSLError, or SSLCertVerificationError when `ssl` failed
+/// to verify its peer); clears the queue.
+std::exception_ptr ssl_error(const std::string& what, ssl_st* ssl);
+[[noreturn]] void throw_ssl_error(const std::string& what);
+
+struct SSLOptions {
+  ssl::SSLContext context;
+  bool server_side = false;
+  std::string server_hostname;
+  double handshake_timeout = 60.0;
+  double shutdown_timeout = 30.0;
+};
+
+class SSLTransport;
+
+class SSLProtocol final : public Protocol, public std::enable_shared_from_this<SSLProtocol> {
+ public:
+  /// `waiter` (may be empty) completes once the handshake is done and the application's
+  /// connection_made ran, or fails with the handshake's error.
+  SSLProtocol(EventLoop& loop, std::shared_ptr<StreamProtocolBase> app, SSLOptions options, Future<void> waiter);
+  ~SSLProtocol() override;
+
+  /// The application's transport (null until connection_made).
+  std::shared_ptr<Transport> app_transport() const;
+
+  // ---- events from the socket transport ----
+  void connection_made(Transport& transport) override;
+  void data_received(std::string_view data) override;
+  bool eof_received() override;
+  void connection_lost(std::exception_ptr exc) override;
+  void pause_writing() override;
+  void resume_writing() override;
+
+ private:
+  friend class SSLTransport;
+  enum class State { handshake, wrapped, shutdown, closed };
+
+  void set_app_protocol(std::shared_ptr<BaseProtocol> app);
+  void do_handshake();
+  void handshake_done();
+  void fail_handshake(std::exception_ptr exc);
+  void read_plaintext();
+  void write_plaintext(std::string_view data);
+  void peer_closed();
+  void start_shutdown();
+  void abort_connection(std::exception_ptr exc);
+  void fatal_error(std::exception_ptr exc, const char* message);
+  void flush();
+  void cancel_timers();
+  std::any extra_info(std::string_view name) const;
+
+  EventLoop* loop_;
+  SSLOptions options_;
+  Future<void> waiter_;
+  ssl_st* ssl_ = nullptr;
+  bio_st* rbio_ = nullptr;  // owned by ssl_
+  bio_st* wbio_ = nullptr;  // owned by ssl_
+  Transport* transport_ = nullptr;  // the socket transport, from connection_made to connection_lost
+  std::shared_ptr<StreamProtocolBase> app_;
+  Protocol* app_plain_ = nullptr;
+  BufferedProtocol* app_buffered_ = nullptr;
+  std::shared_ptr<SSLTransport> app_transport_;
+  std::exception_ptr lost_exc_;  // why we aborted, for connection_lost
+  std::string pending_;          // plaintext written before the handshake ended
+  std::vector<char> rbuf_;       // plaintext for a Protocol (a BufferedProtocol brings its own)
+  std::string out_;              // ciphertext on its way to the socket transport
+  TimerHandle handshake_timer_;
+  TimerHandle shutdown_timer_;
+  State state_ = State::handshake;
+  int lost_writes_ = 0;
+  bool app_connected_ = false;
+  bool flushing_ = false;
+};
+
+/// The transport the application sees on a TLS connection.
+class SSLTransport final : public Transport {
+ public:
+  explicit SSLTransport(std::weak_ptr<SSLProtocol> protocol) noexcept : p_(std::move(protocol)) {}
+
+  std::any get_extra_info(std::string_view name, std::any default_value) const override;
+  bool is_closing() const noexcept override { return closed_; }
+  void close() override;
+  void set_protocol(std::shared_ptr<BaseProtocol> protocol) override;
+  std::shared_ptr<BaseProtocol> get_protocol() const override;
+  bool is_reading() const noexcept override;
+  void pause_reading() override;
+  void resume_reading() override;
+  void write(std::string_view data) override;
+  /// TLS has no half-close (RuntimeError, as Python's NotImplementedError).
+  void write_eof() override;
+  bool can_write_eof() const noexcept override { return false; }
+  void abort() override;
+  std::size_t get_write_buffer_size() const noexcept override;
+  std::pair<std::size_t, std::size_t> get_write_buffer_limits() const noexcept override;
+  void set_write_buffer_limits(std::optional<std::size_t> high, std::optional<std::size_t> low) override;
+
+ protected:
+  void write_chunks(std::span<const std::string_view> chunks) override;
+
+ private:
+  friend class SSLProtocol;
+  Transport* socket_transport() const noexcept;
+  std::weak_ptr<SSLProtocol> p_;
+  bool closed_ = false;
+};
+
+/// The protocol that goes on the socket transport: `app` itself, or `app` behind a new TLS layer.
+std::shared_ptr<StreamProtocolBase> wrap_for_ssl(EventLoop& loop, std::shared_ptr<StreamProtocolBase> app,
+                                                 const std::optional<SSLOptions>& ssl, Future<void> handshake_waiter);
+
+}  // namespace asyncio::detail
