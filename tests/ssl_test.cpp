@@ -1,0 +1,342 @@
+// TLS (ssl.hpp): contexts, verified and refused handshakes, data both ways, closing, timeouts,
+// and Python's ssl module on the other end.
+#include <openssl/x509_vfy.h>
+
+#include <cstdlib>
+
+#include "net_support.hpp"
+
+using asyncio::Coro;
+using asyncio::StreamReader;
+using asyncio::StreamWriter;
+using net_test::port_of;
+using net_test::run_loop;
+namespace ssl = asyncio::ssl;
+
+namespace {
+
+/// A self-signed certificate for "localhost" and 127.0.0.1, made once per test process.
+struct Certificate {
+  net_test::TempDir dir;
+  std::string cert = dir.file("cert.pem");
+  std::string key = dir.file("key.pem");
+  Certificate() {
+    std::string cmd = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2"
+                      " -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1"
+                      " -keyout " + key + " -out " + cert + " >/dev/null 2>&1";
+    if (std::system(cmd.c_str()) != 0) throw std::runtime_error("openssl could not make a test certificate");
+  }
+};
+
+const Certificate& certificate() {
+  static Certificate c;
+  return c;
+}
+
+ssl::SSLContext server_context() {
+  ssl::SSLContext ctx(ssl::Side::server);
+  ctx.load_cert_chain(certificate().cert, certificate().key);
+  return ctx;
+}
+
+/// A client context that trusts the test certificate (and the system's CAs).
+ssl::SSLContext trusting_client() { return ssl::create_default_context(ssl::Purpose::server_auth, certificate().cert); }
+
+asyncio::ServerOptions tls_server_options() {
+  asyncio::ServerOptions options;
+  options.ssl = server_context();
+  return options;
+}
+
+asyncio::ConnectOptions tls_client_options(ssl::SSLContext ctx, std::string server_hostname = "localhost") {
+  asyncio::ConnectOptions options;
+  options.ssl = std::move(ctx);
+  options.server_hostname = std::move(server_hostname);
+  return options;
+}
+
+/// Echoes until EOF, then closes.
+Coro<void> echo(StreamReader reader, StreamWriter writer) {
+  for (;;) {
+    std::string data = co_await reader.read(65536);
+    if (data.empty()) break;
+    writer.write(data);
+    co_await writer.drain();
+  }
+  writer.close();
+}
+
+Coro<asyncio::Server> start_echo_server() {
+  asyncio::ServerOptions options = tls_server_options();
+  co_return co_await asyncio::start_server(echo, "127.0.0.1", 0, std::move(options));
+}
+
+template <class E>
+Coro<E> failure_of(Coro<std::pair<StreamReader, StreamWriter>> connecting) {
+  try {
+    co_await std::move(connecting);
+  } catch (const E& e) {
+    co_return e;
+  }
+  throw std::runtime_error("the connection was expected to fail");
+}
+
+}  // namespace
+
+TEST(ssl, EchoOverAVerifiedConnection) {
+  run_loop([]() -> Coro<void> {
+    asyncio::Server server = co_await start_echo_server();
+    auto options = tls_client_options(trusting_client());
+    auto [reader, writer] = co_await asyncio::open_connection("127.0.0.1", port_of(server), std::move(options));
+    writer.write("hello over TLS\n");
+    co_await writer.drain();
+    EXPECT_EQ(co_await reader.readline(), "hello over TLS\n");
+    auto peercert = writer.get_extra_info("peercert");
+    CO_ASSERT_TRUE(peercert.has_value());
+    EXPECT_NE(std::any_cast<std::string>(peercert).find("CN=localhost"), std::string::npos);
+    EXPECT_FALSE(std::any_cast<std::string>(writer.get_extra_info("cipher")).empty());
+    EXPECT_EQ(std::any_cast<std::string>(writer.get_extra_info("ssl_version")).rfind("TLSv1.", 0), 0u);
+    EXPECT_TRUE(writer.get_extra_info("peername").has_value());  // the socket's, passed through
+    writer.close();
+    co_await writer.wait_closed();
+  }());
+}
+
+TEST(ssl, AnIpAddressHostIsCheckedAgainstTheCertificatesAddresses) {
+  run_loop([]() -> Coro<void> {
+    asyncio::Server server = co_await start_echo_server();
+    auto options = tls_client_options(trusting_client(), "");  // defaults to the host, 127.0.0.1
+    auto [reader, writer] = co_await asyncio::open_connection("127.0.0.1", port_of(server), std::move(options));
+    writer.write("x");
+    EXPECT_EQ(co_await reader.readexactly(1), "x");
+    writer.close();
+    co_await writer.wait_closed();
+  }());
+}
+
+TEST(ssl, AnUntrustedCertificateFailsTheHandshakeAndLeaksNothing) {
+  int fds_before = net_test::count_open_fds();
+  run_loop([]() -> Coro<void> {
+    asyncio::Server server = co_await start_echo_server();
+    auto options = tls_client_options(ssl::create_default_context());  // system CAs only
+    auto e = co_await failure_of<ssl::SSLCertVerificationError>(
+        asyncio::open_connection("127.0.0.1", port_of(server), std::move(options)));
+    EXPECT_EQ(e.verify_code(), X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT);
+    EXPECT_NE(std::string(e.what()).find("certificate verify failed"), std::string::npos);
+    server.close();
+    co_await server.wait_closed();
+  }());
+  EXPECT_EQ(net_test::count_open_fds(), fds_before);
+}
+
+TEST(ssl, AHostNameTheCertificateDoesNotCarryIsRefused) {
+  run_loop([]() -> Coro<void> {
+    asyncio::Server server = co_await start_echo_server();
+    auto options = tls_client_options(trusting_client(), "example.com");
+    auto e = co_await failure_of<ssl::SSLCertVerificationError>(
+        asyncio::open_connection("127.0.0.1", port_of(server), std::move(options)));
+    EXPECT_EQ(e.verify_code(), X509_V_ERR_HOSTNAME_MISMATCH);
+  }());
+}
+
+TEST(ssl, VerificationCanBeTurnedOff) {
+  run_loop([]() -> Coro<void> {
+    asyncio::Server server = co_await start_echo_server();
+    ssl::SSLContext ctx(ssl::Side::client);
+    EXPECT_THROW(ctx.set_verify_mode(ssl::VerifyMode::none), asyncio::ValueError);  // check_hostname first
+    ctx.set_check_hostname(false);
+    ctx.set_verify_mode(ssl::VerifyMode::none);
+    auto options = tls_client_options(ctx, "");
+    auto [reader, writer] = co_await asyncio::open_connection("127.0.0.1", port_of(server), std::move(options));
+    writer.write("y");
+    EXPECT_EQ(co_await reader.readexactly(1), "y");
+    writer.close();
+    co_await writer.wait_closed();
+  }());
+}
+
+TEST(ssl, MegabytesBothWaysWithBackpressure) {
+  run_loop([]() -> Coro<void> {
+    asyncio::Server server = co_await start_echo_server();
+    auto options = tls_client_options(trusting_client());
+    auto [reader, writer] = co_await asyncio::open_connection("127.0.0.1", port_of(server), std::move(options));
+    std::string block(256 * 1024, 'a');
+    for (std::size_t i = 0; i < block.size(); ++i) block[i] = static_cast<char>('a' + i % 23);
+    constexpr int kBlocks = 32;  // 8 MiB
+    auto sending = asyncio::create_task([](StreamWriter w, std::string b) -> Coro<void> {
+      for (int i = 0; i < kBlocks; ++i) {
+        w.write(b);
+        co_await w.drain();  // the echo comes back only as fast as we read it
+      }
+      co_return;
+    }(writer, block));
+    for (int i = 0; i < kBlocks; ++i) {
+      std::string got = co_await reader.readexactly(block.size());
+      EXPECT_TRUE(got == block) << "block " << i;
+    }
+    co_await sending;
+    writer.close();
+    co_await writer.wait_closed();
+  }());
+}
+
+TEST(ssl, CloseSendsCloseNotifyAndThePeerReadsEof) {
+  run_loop([]() -> Coro<void> {
+    asyncio::Future<std::string> server_saw = asyncio::get_running_loop().create_future<std::string>();
+    auto handler = [&server_saw](StreamReader reader, StreamWriter writer) -> Coro<void> {
+      std::string all = co_await reader.read();  // until EOF
+      server_saw.set_result(all);
+      writer.close();
+    };
+    asyncio::ServerOptions sopts = tls_server_options();
+    asyncio::Server server = co_await asyncio::start_server(handler, "127.0.0.1", 0, std::move(sopts));
+    auto options = tls_client_options(trusting_client());
+    auto [reader, writer] = co_await asyncio::open_connection("127.0.0.1", port_of(server), std::move(options));
+    writer.write("last words");
+    EXPECT_FALSE(writer.can_write_eof());
+    EXPECT_THROW(writer.write_eof(), asyncio::RuntimeError);  // TLS has no half-close
+    writer.close();
+    co_await writer.wait_closed();
+    EXPECT_EQ(co_await server_saw, "last words");
+  }());
+}
+
+TEST(ssl, AHandshakeThatNeverEndsTimesOut) {
+  run_loop([]() -> Coro<void> {
+    asyncio::Socket silent = net_test::listen_tcp();  // accepts (in the kernel) and never answers
+    auto options = tls_client_options(trusting_client());
+    options.ssl_handshake_timeout = 0.2;
+    double start = asyncio::get_running_loop().time();
+    auto e = co_await failure_of<std::system_error>(
+        asyncio::open_connection("127.0.0.1", silent.getsockname().port(), std::move(options)));
+    EXPECT_EQ(e.code(), std::errc::connection_aborted);
+    EXPECT_GE(asyncio::get_running_loop().time() - start, 0.19);
+  }());
+}
+
+TEST(ssl, APlainClientIsDroppedAndTheServerGoesOnServing) {
+  run_loop([]() -> Coro<void> {
+    asyncio::Server server = co_await start_echo_server();
+    auto [plain_reader, plain_writer] = co_await asyncio::open_connection("127.0.0.1", port_of(server));
+    plain_writer.write("GET / HTTP/1.0\r\n\r\n");
+    std::string answer;
+    try {
+      answer = co_await plain_reader.read();  // the server's alert, then EOF
+    } catch (const std::system_error&) {
+      // or a reset: either way the connection ends
+    }
+    EXPECT_EQ(answer.find("HTTP"), std::string::npos);
+    plain_writer.close();
+    auto options = tls_client_options(trusting_client());
+    auto [reader, writer] = co_await asyncio::open_connection("127.0.0.1", port_of(server), std::move(options));
+    writer.write("z");
+    EXPECT_EQ(co_await reader.readexactly(1), "z");
+    writer.close();
+    co_await writer.wait_closed();
+  }());
+}
+
+TEST(ssl, AlpnPicksAProtocolBothSidesKnow) {
+  run_loop([]() -> Coro<void> {
+    asyncio::ServerOptions sopts = tls_server_options();
+    std::vector<std::string> server_protocols;
+    server_protocols.push_back("http/1.1");
+    sopts.ssl->set_alpn_protocols(server_protocols);
+    asyncio::Server server = co_await asyncio::start_server(echo, "127.0.0.1", 0, std::move(sopts));
+    ssl::SSLContext ctx = trusting_client();
+    std::vector<std::string> client_protocols;
+    client_protocols.push_back("h2");
+    client_protocols.push_back("http/1.1");
+    ctx.set_alpn_protocols(client_protocols);
+    auto options = tls_client_options(ctx);
+    auto [reader, writer] = co_await asyncio::open_connection("127.0.0.1", port_of(server), std::move(options));
+    EXPECT_EQ(std::any_cast<std::string>(writer.get_extra_info("selected_alpn_protocol")), "http/1.1");
+    writer.close();
+    co_await writer.wait_closed();
+  }());
+}
+
+TEST(ssl, OptionsAreCheckedAsPythonDoes) {
+  run_loop([]() -> Coro<void> {
+    asyncio::ConnectOptions no_ssl;
+    no_ssl.server_hostname = "localhost";
+    EXPECT_THROW(co_await asyncio::open_connection("127.0.0.1", 1, std::move(no_ssl)), asyncio::ValueError);
+    asyncio::ConnectOptions server_side_ctx;
+    server_side_ctx.ssl = server_context();
+    EXPECT_THROW(co_await asyncio::open_connection("127.0.0.1", 1, std::move(server_side_ctx)), asyncio::ValueError);
+    ssl::SSLContext ctx(ssl::Side::client);
+    EXPECT_THROW(ctx.load_cert_chain("/nonexistent/cert.pem"), ssl::SSLError);
+  }());
+}
+
+TEST(ssl_interop, PythonsSslClientAgainstOurServer) {
+  run_loop(
+      []() -> Coro<void> {
+        asyncio::Server server = co_await start_echo_server();
+        const char* script = R"PY(
+import asyncio, ssl, sys
+async def main():
+    ctx = ssl.create_default_context(cafile=sys.argv[2])
+    reader, writer = await asyncio.open_connection('127.0.0.1', int(sys.argv[1]), ssl=ctx,
+                                                   server_hostname='localhost')
+    writer.write(b'from python\n')
+    await writer.drain()
+    print((await reader.readline()).decode(), end='')
+    print(writer.get_extra_info('ssl_object').version())
+    writer.close()
+    await writer.wait_closed()
+asyncio.run(main())
+)PY";
+        std::vector<std::string> args;
+        args.push_back(std::to_string(port_of(server)));
+        args.push_back(certificate().cert);
+        net_test::ProcessResult r = co_await net_test::run_python(script, std::move(args));
+        EXPECT_EQ(r.exit_code, 0) << r.output;
+        EXPECT_EQ(r.output.rfind("from python\nTLSv1.3\n", 0), 0u) << r.output;
+      }(),
+      60);
+}
+
+TEST(ssl_interop, OurClientAgainstPythonsSslServer) {
+  run_loop(
+      []() -> Coro<void> {
+        const char* script = R"PY(
+import asyncio, ssl, sys
+async def main():
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+    done = asyncio.Event()
+    async def handle(reader, writer):
+        line = await reader.readline()
+        writer.write(b'py:' + line)
+        await writer.drain()
+        writer.close()
+        done.set()
+    server = await asyncio.start_server(handle, '127.0.0.1', 0, ssl=ctx)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await done.wait()
+    server.close()
+    await server.wait_closed()
+asyncio.run(main())
+)PY";
+        std::vector<std::string> argv;
+        for (std::string a : {net_test::python(), std::string("-c"), std::string(script), certificate().cert, certificate().key})
+          argv.push_back(a);
+        net_test::Child child = net_test::spawn(std::move(argv));
+        std::string port_line = co_await net_test::read_line(child);
+        int port = std::atoi(port_line.c_str());
+        CO_ASSERT_TRUE(port > 0);
+        auto options = tls_client_options(trusting_client());
+        auto [reader, writer] = co_await asyncio::open_connection("127.0.0.1", static_cast<std::uint16_t>(port),
+                                                                  std::move(options));
+        writer.write("hello python\n");
+        co_await writer.drain();
+        EXPECT_EQ(co_await reader.readline(), "py:hello python\n");
+        EXPECT_EQ(co_await reader.read(), "");  // Python closed
+        writer.close();
+        co_await writer.wait_closed();
+        net_test::ProcessResult r = co_await net_test::finish(child);
+        EXPECT_EQ(r.exit_code, 0) << r.output;
+      }(),
+      60);
+}
