@@ -36,6 +36,8 @@ struct SSLOptions {
   std::string server_hostname;
   double handshake_timeout = 60.0;
   double shutdown_timeout = 30.0;
+  /// False for start_tls: the application's protocol already had its connection_made.
+  bool call_connection_made = true;
 };
 
 class SSLTransport;

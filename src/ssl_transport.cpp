@@ -145,7 +145,7 @@ void SSLProtocol::handshake_done() {
   handshake_timer_.cancel();
   app_connected_ = true;
   try {
-    app_->connection_made(*app_transport_);
+    if (options_.call_connection_made) app_->connection_made(*app_transport_);
   } catch (...) {
     auto exc = std::current_exception();
     if (waiter_ && !waiter_.done()) waiter_.set_exception(exc);
@@ -480,3 +480,41 @@ std::shared_ptr<StreamProtocolBase> wrap_for_ssl(EventLoop& loop, std::shared_pt
 }
 
 }  // namespace asyncio::detail
+
+namespace asyncio {
+
+Coro<std::shared_ptr<Transport>> start_tls(Transport& transport, std::shared_ptr<StreamProtocolBase> protocol,
+                                           ssl::SSLContext sslcontext, StartTlsOptions options) {
+  if (!dynamic_cast<detail::SocketTransport*>(&transport)) throw RuntimeError("transport is not supported by start_tls()");
+  if (transport.is_closing()) throw RuntimeError("Transport is closing");
+  if (!protocol) throw ValueError("start_tls needs a protocol");
+  if (sslcontext.side() != (options.server_side ? ssl::Side::server : ssl::Side::client))
+    throw ValueError(options.server_side ? "server_side needs a server-side SSLContext"
+                                         : "a client needs a client-side SSLContext");
+  EventLoop& loop = get_running_loop();
+  detail::SSLOptions ssl{std::move(sslcontext), options.server_side, std::move(options.server_hostname),
+                         options.ssl_handshake_timeout, options.ssl_shutdown_timeout, false};
+  Future<void> waiter = loop.create_future<void>();
+  auto layer = std::make_shared<detail::SSLProtocol>(loop, std::move(protocol), std::move(ssl), waiter);
+  std::shared_ptr<Transport> keep = transport.shared_from_this();
+  // Paused first, so that no data reaches the TLS layer before its connection_made.
+  transport.pause_reading();
+  transport.set_protocol(layer);
+  Handle made = loop.call_soon([layer, keep] { layer->connection_made(*keep); });
+  Handle resume = loop.call_soon([keep] { keep->resume_reading(); });
+  std::exception_ptr failure;
+  try {
+    co_await waiter;
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  if (failure) {
+    made.cancel();
+    resume.cancel();
+    transport.close();
+    std::rethrow_exception(failure);
+  }
+  co_return layer->app_transport();
+}
+
+}  // namespace asyncio

@@ -209,8 +209,15 @@ class StreamProtocolImpl final : public BufferedProtocol, public std::enable_sha
   }
   bool eof_received() override {
     reader_->feed_eof();
-    return true;  // keep the connection open for writing (half-close)
+    return !over_ssl_;  // keep the connection open for writing (half-close); TLS has none
   }
+  /// StreamWriter::start_tls: the connection goes on over `transport`.
+  void replace_transport(Transport& transport) {
+    transport_ = &transport;
+    reader_->transport = &transport;
+    over_ssl_ = true;
+  }
+  bool server_side() const noexcept { return bool(cb_); }
   std::span<char> get_buffer(std::size_t) override { return reader_->get_buffer(); }
   void buffer_updated(std::size_t nbytes) override { reader_->buffer_updated(nbytes); }
   void pause_writing() override { paused = true; }
@@ -231,6 +238,7 @@ class StreamProtocolImpl final : public BufferedProtocol, public std::enable_sha
   std::shared_ptr<ReaderState> reader_;
   ClientConnectedCallback cb_;
   Transport* transport_ = nullptr;
+  bool over_ssl_ = false;
 };
 
 }  // namespace detail
@@ -289,6 +297,7 @@ Coro<void> run_client(ClientConnectedCallback cb, StreamReader reader, StreamWri
 void StreamProtocolImpl::connection_made(Transport& transport) {
   transport_ = &transport;
   reader_->transport = &transport;
+  over_ssl_ = transport.get_extra_info("sslcontext").has_value();
   if (!cb_) return;
   EventLoop& loop = get_running_loop();
   auto core = std::make_shared<WriterCore>(transport.shared_from_this(), shared_from_this(), reader_, &loop);
@@ -419,6 +428,14 @@ Coro<void> drain_impl(std::shared_ptr<detail::WriterCore> c) {
   if (p.connection_lost_ && p.lost_exc) std::rethrow_exception(p.lost_exc);
 }
 
+Coro<void> start_tls_impl(std::shared_ptr<detail::WriterCore> c, ssl::SSLContext ctx, StartTlsOptions options) {
+  co_await drain_impl(c);
+  options.server_side = c->protocol->server_side();
+  std::shared_ptr<Transport> tls = co_await start_tls(*c->transport, c->protocol, std::move(ctx), std::move(options));
+  c->transport = tls;
+  c->protocol->replace_transport(*tls);
+}
+
 Coro<void> wait_closed_impl(std::shared_ptr<detail::WriterCore> c) {
   detail::StreamProtocolImpl& p = *c->protocol;
   while (!p.closed) co_await detail::ParkedWaiter(p.close_waiters);
@@ -440,6 +457,14 @@ void StreamWriter::writelines(std::initializer_list<std::string_view> chunks) { 
 Coro<void> StreamWriter::drain() {
   transport();  // throws on an empty handle
   return drain_impl(c_);
+}
+Coro<void> StreamWriter::start_tls(ssl::SSLContext sslcontext, std::string server_hostname,
+                                   double ssl_handshake_timeout) {
+  transport();  // throws on an empty handle
+  StartTlsOptions options;
+  options.server_hostname = std::move(server_hostname);
+  options.ssl_handshake_timeout = ssl_handshake_timeout;
+  return start_tls_impl(c_, std::move(sslcontext), std::move(options));
 }
 bool StreamWriter::can_write_eof() const { return transport().can_write_eof(); }
 void StreamWriter::write_eof() { transport().write_eof(); }

@@ -260,10 +260,12 @@ TEST(ssl, OptionsAreCheckedAsPythonDoes) {
   run_loop([]() -> Coro<void> {
     asyncio::ConnectOptions no_ssl;
     no_ssl.server_hostname = "localhost";
-    EXPECT_THROW(co_await asyncio::open_connection("127.0.0.1", 1, std::move(no_ssl)), asyncio::ValueError);
+    auto without_ssl = asyncio::open_connection("127.0.0.1", 1, std::move(no_ssl));  // named: see below
+    EXPECT_THROW(co_await std::move(without_ssl), asyncio::ValueError);
     asyncio::ConnectOptions server_side_ctx;
     server_side_ctx.ssl = server_context();
-    EXPECT_THROW(co_await asyncio::open_connection("127.0.0.1", 1, std::move(server_side_ctx)), asyncio::ValueError);
+    auto wrong_side = asyncio::open_connection("127.0.0.1", 1, std::move(server_side_ctx));
+    EXPECT_THROW(co_await std::move(wrong_side), asyncio::ValueError);
     ssl::SSLContext ctx(ssl::Side::client);
     EXPECT_THROW(ctx.load_cert_chain("/nonexistent/cert.pem"), ssl::SSLError);
   }());
@@ -339,4 +341,45 @@ asyncio.run(main())
         EXPECT_EQ(r.exit_code, 0) << r.output;
       }(),
       60);
+}
+
+TEST(ssl, StartTlsUpgradesAPlainStreamConnection) {
+  run_loop([]() -> Coro<void> {
+    auto handler = [](StreamReader reader, StreamWriter writer) -> Coro<void> {
+      EXPECT_EQ(co_await reader.readline(), "STARTTLS\n");
+      writer.write("GO\n");
+      co_await writer.start_tls(server_context());
+      std::string line = co_await reader.readline();
+      writer.write("tls:" + line);
+      co_await writer.drain();
+      writer.close();
+    };
+    asyncio::Server server = co_await asyncio::start_server(handler, "127.0.0.1", 0);
+    auto [reader, writer] = co_await asyncio::open_connection("127.0.0.1", port_of(server));
+    EXPECT_FALSE(writer.get_extra_info("cipher").has_value());
+    writer.write("STARTTLS\n");
+    EXPECT_EQ(co_await reader.readline(), "GO\n");
+    co_await writer.start_tls(trusting_client(), "localhost");
+    EXPECT_TRUE(writer.get_extra_info("cipher").has_value());
+    writer.write("secret\n");
+    EXPECT_EQ(co_await reader.readline(), "tls:secret\n");
+    EXPECT_EQ(co_await reader.read(), "");  // the server's close_notify
+    writer.close();
+    co_await writer.wait_closed();
+  }());
+}
+
+TEST(ssl, StartTlsRefusesATransportThatIsNotASocketConnection) {
+  run_loop([]() -> Coro<void> {
+    asyncio::Server server = co_await start_echo_server();
+    auto options = tls_client_options(trusting_client());
+    auto [reader, writer] = co_await asyncio::open_connection("127.0.0.1", port_of(server), std::move(options));
+    // The call made first: g++ 12 destroys the temporaries of a co_await that throws twice
+    // (here the converted protocol pointer and the context's copy).
+    std::shared_ptr<asyncio::StreamProtocolBase> protocol = std::make_shared<asyncio::Protocol>();
+    auto upgrading = asyncio::start_tls(writer.transport(), protocol, trusting_client());
+    EXPECT_THROW(co_await std::move(upgrading), asyncio::RuntimeError);
+    writer.close();
+    co_await writer.wait_closed();
+  }());
 }

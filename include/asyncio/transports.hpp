@@ -341,6 +341,25 @@ Coro<std::pair<std::shared_ptr<Transport>, std::shared_ptr<detail::factory_proto
   return create_connection(std::move(factory), std::move(sock));
 }
 
+/// Options of start_tls (Python's keyword arguments).
+struct StartTlsOptions {
+  /// This end answers the handshake (needs a server-side context).
+  bool server_side = false;
+  /// A client's expected certificate name and SNI (see ConnectOptions::server_hostname).
+  std::string server_hostname{};
+  double ssl_handshake_timeout = 60.0;
+  double ssl_shutdown_timeout = 30.0;
+};
+
+/// Upgrades an open connection to TLS (Python's loop.start_tls): runs the handshake on
+/// `transport`'s socket and returns the TLS transport, through which `protocol` (which already
+/// had its connection_made) is served from then on; use it instead of `transport`. On failure the
+/// connection is closed and the handshake's error raised. RuntimeError for a transport that is not
+/// a socket connection of this library (a TLS transport, say).
+///   auto tls = co_await asyncio::start_tls(*transport, protocol, ctx, {.server_hostname = "example.com"});
+Coro<std::shared_ptr<Transport>> start_tls(Transport& transport, std::shared_ptr<StreamProtocolBase> protocol,
+                                           ssl::SSLContext sslcontext, StartTlsOptions options = {});
+
 /// Sends a file over a stream transport (Python's loop.sendfile): from `offset`, `count` bytes or
 /// to the end of the file, after whatever was written before. Returns the bytes sent; the file is
 /// left positioned after them, also when the send fails or is cancelled part-way. A regular file
