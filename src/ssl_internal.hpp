@@ -122,13 +122,14 @@ class SSLTransport final : public Transport {
   std::size_t get_write_buffer_size() const noexcept override;
   std::pair<std::size_t, std::size_t> get_write_buffer_limits() const noexcept override;
   void set_write_buffer_limits(std::optional<std::size_t> high, std::optional<std::size_t> low) override;
+  /// The socket transport underneath (null once the connection is gone).
+  Transport* socket_transport() const noexcept;
 
  protected:
   void write_chunks(std::span<const std::string_view> chunks) override;
 
  private:
   friend class SSLProtocol;
-  Transport* socket_transport() const noexcept;
   std::weak_ptr<SSLProtocol> p_;
   bool closed_ = false;
 };

@@ -15,6 +15,7 @@
 #include "asyncio/transports.hpp"
 #include "net_internal.hpp"
 #include "sendfile_internal.hpp"
+#include "ssl_internal.hpp"
 
 namespace asyncio {
 namespace detail {
@@ -105,9 +106,9 @@ void SocketTransport::fail_sendfile(std::exception_ptr exc) noexcept {
 
 namespace {
 
-/// Python's _sendfile_fallback: a block read on the default executor, written once the transport
-/// has sent everything before it.
-Coro<void> transport_sendfile_by_copy(SocketTransport& transport, int file_fd, std::int64_t offset,
+/// Python's _sendfile_fallback: a block read on the default executor, written (to `transport`,
+/// which is `socket` or a TLS transport over it) once the socket has sent everything before it.
+Coro<void> transport_sendfile_by_copy(Transport& transport, SocketTransport& socket, int file_fd, std::int64_t offset,
                                       std::optional<std::size_t> count, std::size_t& sent) {
   std::int64_t start = offset + static_cast<std::int64_t>(sent);
   if (start != 0 && ::lseek(file_fd, start, SEEK_SET) < 0)
@@ -118,9 +119,13 @@ Coro<void> transport_sendfile_by_copy(SocketTransport& transport, int file_fd, s
     if (want == 0) break;
     std::size_t n = co_await read_file_block(file_fd, block, want);
     if (n == 0) break;
-    transport.write_for_sendfile(std::string_view(block->data(), n));
+    std::string_view data(block->data(), n);
+    if (&transport == &socket)
+      socket.write_for_sendfile(data);  // past the guard that refuses other writes meanwhile
+    else
+      transport.write(data);
     sent += n;
-    co_await transport.wait_write_buffer_empty();
+    co_await socket.wait_write_buffer_empty();
   }
 }
 
@@ -148,8 +153,35 @@ Coro<bool> transport_sendfile_native(SocketTransport& transport, int file_fd, st
 }  // namespace
 }  // namespace detail
 
+namespace {
+
+/// TLS: only the copy path can send a file (the kernel would send it unencrypted), as in Python.
+Coro<std::size_t> sendfile_over_tls(detail::SSLTransport& tls, int file_fd, std::int64_t offset,
+                                    std::optional<std::size_t> count, bool fallback) {
+  if (!fallback) throw SendfileNotAvailableError("fallback is disabled and native sendfile is not supported over TLS");
+  auto* socket = dynamic_cast<detail::SocketTransport*>(tls.socket_transport());
+  if (tls.is_closing() || !socket) throw RuntimeError("Transport is closing");
+  std::int64_t size = 0;
+  detail::check_sendfile_file(file_fd, offset, count, fallback, size);
+  auto keep_alive = tls.shared_from_this();
+  std::size_t sent = 0;
+  std::exception_ptr failure;
+  try {
+    co_await detail::transport_sendfile_by_copy(tls, *socket, file_fd, offset, count, sent);
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  detail::leave_file_after(file_fd, offset, sent);
+  if (failure) std::rethrow_exception(failure);
+  co_return sent;
+}
+
+}  // namespace
+
 Coro<std::size_t> sendfile(Transport& transport, int file_fd, std::int64_t offset, std::optional<std::size_t> count,
                            bool fallback) {
+  if (auto* tls = dynamic_cast<detail::SSLTransport*>(&transport))
+    co_return co_await sendfile_over_tls(*tls, file_fd, offset, count, fallback);
   auto* socket_transport = dynamic_cast<detail::SocketTransport*>(&transport);
   if (!socket_transport) throw SendfileNotAvailableError("sendfile is not supported by this transport");
   if (transport.is_closing()) throw RuntimeError("Transport is closing");
@@ -170,7 +202,8 @@ Coro<std::size_t> sendfile(Transport& transport, int file_fd, std::int64_t offse
         done = co_await detail::transport_sendfile_native(*socket_transport, file_fd, offset, want, sent);
       if (!done && !fallback) throw SendfileNotAvailableError("sendfile(2) cannot send this file");
     }
-    if (!done) co_await detail::transport_sendfile_by_copy(*socket_transport, file_fd, offset, count, sent);
+    if (!done)
+      co_await detail::transport_sendfile_by_copy(*socket_transport, *socket_transport, file_fd, offset, count, sent);
   } catch (...) {
     failure = std::current_exception();
   }

@@ -383,3 +383,29 @@ TEST(ssl, StartTlsRefusesATransportThatIsNotASocketConnection) {
     co_await writer.wait_closed();
   }());
 }
+
+TEST(ssl, SendfileOverTlsCopiesTheFileThroughTheEncryption) {
+  net_test::TempDir dir;
+  std::string content;
+  int fd = net_test::patterned_file(dir, 1024 * 1024 + 3, content);
+  run_loop([&]() -> Coro<void> {
+    asyncio::Future<std::string> server_saw = asyncio::get_running_loop().create_future<std::string>();
+    auto handler = [&server_saw](StreamReader reader, StreamWriter writer) -> Coro<void> {
+      server_saw.set_result(co_await reader.read());
+      writer.close();
+    };
+    asyncio::ServerOptions sopts = tls_server_options();
+    asyncio::Server server = co_await asyncio::start_server(handler, "127.0.0.1", 0, std::move(sopts));
+    auto options = tls_client_options(trusting_client());
+    auto [reader, writer] = co_await asyncio::open_connection("127.0.0.1", port_of(server), std::move(options));
+    auto no_fallback = asyncio::sendfile(writer.transport(), fd, 0, std::nullopt, false);  // named: g++ 12
+    EXPECT_THROW(co_await std::move(no_fallback), asyncio::SendfileNotAvailableError);
+    std::size_t sent = co_await asyncio::sendfile(writer.transport(), fd);
+    EXPECT_EQ(sent, content.size());
+    EXPECT_EQ(::lseek(fd, 0, SEEK_CUR), static_cast<off_t>(content.size()));
+    writer.close();
+    EXPECT_TRUE(co_await server_saw == content);
+    co_await writer.wait_closed();
+  }());
+  ::close(fd);
+}
