@@ -21,6 +21,7 @@
 #include "asyncio/socket.hpp"
 #include "asyncio/dns.hpp"
 #include "asyncio/protocols.hpp"
+#include "asyncio/ssl.hpp"
 #include "asyncio/transports.hpp"
 #include "asyncio/streams.hpp"
 #include "asyncio/inspect.hpp"
