@@ -221,7 +221,7 @@ class DatagramSocketTransport final : public DatagramTransport, private FdListen
   }
 
   void fatal_error(std::exception_ptr exc, const char* message) noexcept {
-    loop_->call_exception_handler({message, exc, {}, {}});
+    report_fatal_error(*loop_, exc, message);
     force_close(exc);
   }
 

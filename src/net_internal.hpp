@@ -193,6 +193,11 @@ inline std::exception_ptr os_error(int err, const char* what) {
 /// True for an OS error (std::system_error): a network failure rather than a bug.
 bool is_os_error(const std::exception_ptr& e) noexcept;
 
+/// How a transport reports the error that ends its connection, as asyncio's _fatal_error: OS
+/// errors (a peer's reset, a TLS failure) only in debug mode, anything else (a bug in a protocol
+/// callback) to the loop's exception handler.
+void report_fatal_error(EventLoop& loop, const std::exception_ptr& exc, const char* message) noexcept;
+
 /// Waits for a transport that start() scheduled to call its protocol's connection_made (the
 /// `waiter` given to start()). If that fails, or the wait is cancelled, the transport is closed
 /// before the error propagates, so a half-made connection never keeps its descriptor.

@@ -335,14 +335,7 @@ void SSLProtocol::abort_connection(std::exception_ptr exc) {
 }
 
 void SSLProtocol::fatal_error(std::exception_ptr exc, const char* message) {
-  if (!is_os_error(exc)) {
-    loop_->call_exception_handler({message, exc, {}, {}});
-  } else if (loop_->get_debug()) {
-    try {
-      log(LogLevel::debug, std::string(message) + ": " + describe_exception(exc));
-    } catch (...) {
-    }
-  }
+  report_fatal_error(*loop_, exc, message);
   abort_connection(exc);
 }
 

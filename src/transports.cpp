@@ -396,15 +396,19 @@ void SocketTransport::close() {
 
 void SocketTransport::abort() { force_close(nullptr); }
 
-void SocketTransport::fatal_error(std::exception_ptr exc, const char* message) noexcept {
+void report_fatal_error(EventLoop& loop, const std::exception_ptr& exc, const char* message) noexcept {
   if (!is_os_error(exc)) {
-    loop_->call_exception_handler({message, exc, {}, {}});
-  } else if (loop_->get_debug()) {
+    loop.call_exception_handler({message, exc, {}, {}});
+  } else if (loop.get_debug()) {
     try {
       log(LogLevel::debug, std::string(message) + ": " + describe_exception(exc));
     } catch (...) {
     }
   }
+}
+
+void SocketTransport::fatal_error(std::exception_ptr exc, const char* message) noexcept {
+  report_fatal_error(*loop_, exc, message);
   force_close(exc);
 }
 
