@@ -4,7 +4,7 @@
 #
 #   bench/profile_server.sh [--record] [--callgrind] [NAME...]
 #
-# NAME: c_epoll ours_protocol ours_streams libuv asio uvloop_protocols uvloop_streams node
+# NAME: c_epoll c_uring ours_protocol ours_streams libuv asio uvloop_protocols uvloop_streams node
 # (default: c_epoll ours_protocol ours_streams libuv asio). Run bench/run_server.sh once first:
 # it builds the servers and the load generator. Server on CPU 1, load generator on CPU 0, as there.
 #
@@ -41,6 +41,7 @@ mkdir -p "$LOG_DIR"
 command_of() {
   case $1 in
     c_epoll) echo "$PEER_DIR/echo_c_epoll" ;;
+    c_uring) echo "$PEER_DIR/echo_c_uring" ;;
     libuv) echo "$PEER_DIR/echo_libuv" ;;
     asio) echo "$PEER_DIR/echo_asio" ;;
     ours_protocol) echo "$BUILD_DIR/bench/echo_protocol" ;;
@@ -52,7 +53,7 @@ command_of() {
   esac
 }
 
-SYSCALLS=(recvfrom sendto read write readv writev recvmsg sendmsg epoll_wait epoll_pwait epoll_ctl ioctl)
+SYSCALLS=(recvfrom sendto read write readv writev recvmsg sendmsg epoll_wait epoll_pwait epoll_ctl ioctl io_uring_enter)
 PORT=$((40000 + RANDOM % 10000))
 SERVER_PID=
 

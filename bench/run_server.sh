@@ -72,9 +72,10 @@ build_ours() {
   log "building echo_protocol echo_streams http_hello_server in $BUILD_DIR"
   cmake --build "$BUILD_DIR" --target echo_protocol echo_streams http_hello_server >&2
 }
-ensure_packages libuv1-dev wrk libboost-dev nodejs python3-uvloop python3-matplotlib
+ensure_packages libuv1-dev liburing-dev wrk libboost-dev nodejs python3-uvloop python3-matplotlib
 build_peer loadgen $SRC/loadgen.c "" cc -std=gnu11 -O3 -Wall || { log "cannot build the load generator"; exit 1; }
 build_peer echo_c_epoll $SRC/echo_c_epoll.c "" cc -std=gnu11 -O3 -Wall || FAILED+=(c_epoll-build)
+build_peer echo_c_uring $SRC/echo_c_uring.c -luring cc -std=gnu11 -O3 -Wall || FAILED+=(c_uring-build)
 build_peer echo_libuv $SRC/echo_libuv.c -luv cc -std=gnu11 -O3 -Wall || FAILED+=(libuv-build)
 build_peer echo_asio $SRC/echo_asio.cpp "" g++ -std=c++20 -O3 -DNDEBUG || FAILED+=(asio-build)
 build_ours || FAILED+=(ours-build)
@@ -86,6 +87,7 @@ ECHO_SERVERS=(
   "ours_protocol|$OURS/echo_protocol"
   "ours_streams|$OURS/echo_streams"
   "c_epoll|$PEER_DIR/echo_c_epoll"
+  "c_uring|$PEER_DIR/echo_c_uring"
   "libuv|$PEER_DIR/echo_libuv"
   "asio|$PEER_DIR/echo_asio"
   "asyncio_protocols|$ECHO_PY protocols"

@@ -26,6 +26,7 @@ ECHO_SERVERS = [
     ("ours_protocol", "**ours: protocols**"),
     ("ours_streams", "**ours: streams**"),
     ("c_epoll", "C epoll (floor)"),
+    ("c_uring", "C io_uring (completion-based)"),
     ("libuv", "libuv"),
     ("asio", "Boost.Asio"),
     ("asyncio_protocols", "asyncio protocols"),
@@ -52,7 +53,7 @@ SHORT = {"echo100": "echo 100 B\n×100", "echo1k": "echo 1 KiB\n×100", "echo16k
 FAMILY = {"ours_http": "ours_protocol", "c_epoll_http": "c_epoll", "node_http": "node"}
 CHART_TITLES = {
     "ours_protocol": "ours: protocols", "ours_streams": "ours: streams", "c_epoll": "C epoll (floor)",
-    "libuv": "libuv", "asio": "Boost.Asio", "asyncio_protocols": "asyncio protocols",
+    "c_uring": "C io_uring", "libuv": "libuv", "asio": "Boost.Asio", "asyncio_protocols": "asyncio protocols",
     "asyncio_streams": "asyncio streams", "uvloop_protocols": "uvloop protocols",
     "uvloop_streams": "uvloop streams", "node": "Node.js",
 }
