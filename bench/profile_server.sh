@@ -4,7 +4,7 @@
 #
 #   bench/profile_server.sh [--record] [--callgrind] [NAME...]
 #
-# NAME: c_epoll c_uring ours_protocol ours_streams libuv asio uvloop_protocols uvloop_streams node
+# NAME: c_epoll c_uring c_uring_multishot ours_protocol ours_streams libuv asio uvloop_protocols uvloop_streams node
 # (default: c_epoll ours_protocol ours_streams libuv asio). Run bench/run_server.sh once first:
 # it builds the servers and the load generator. Server on CPU 1, load generator on CPU 0, as there.
 #
@@ -42,6 +42,7 @@ command_of() {
   case $1 in
     c_epoll) echo "$PEER_DIR/echo_c_epoll" ;;
     c_uring) echo "$PEER_DIR/echo_c_uring" ;;
+    c_uring_multishot) echo "$PEER_DIR/echo_c_uring --multishot" ;;
     libuv) echo "$PEER_DIR/echo_libuv" ;;
     asio) echo "$PEER_DIR/echo_asio" ;;
     ours_protocol) echo "$BUILD_DIR/bench/echo_protocol" ;;

@@ -88,6 +88,7 @@ ECHO_SERVERS=(
   "ours_streams|$OURS/echo_streams"
   "c_epoll|$PEER_DIR/echo_c_epoll"
   "c_uring|$PEER_DIR/echo_c_uring"
+  "c_uring_multishot|$PEER_DIR/echo_c_uring --multishot"
   "libuv|$PEER_DIR/echo_libuv"
   "asio|$PEER_DIR/echo_asio"
   "asyncio_protocols|$ECHO_PY protocols"

@@ -27,6 +27,7 @@ ECHO_SERVERS = [
     ("ours_streams", "**ours: streams**"),
     ("c_epoll", "C epoll (floor)"),
     ("c_uring", "C io_uring (completion-based)"),
+    ("c_uring_multishot", "C io_uring, multishot recv"),
     ("libuv", "libuv"),
     ("asio", "Boost.Asio"),
     ("asyncio_protocols", "asyncio protocols"),
@@ -53,7 +54,7 @@ SHORT = {"echo100": "echo 100 B\n×100", "echo1k": "echo 1 KiB\n×100", "echo16k
 FAMILY = {"ours_http": "ours_protocol", "c_epoll_http": "c_epoll", "node_http": "node"}
 CHART_TITLES = {
     "ours_protocol": "ours: protocols", "ours_streams": "ours: streams", "c_epoll": "C epoll (floor)",
-    "c_uring": "C io_uring", "libuv": "libuv", "asio": "Boost.Asio", "asyncio_protocols": "asyncio protocols",
+    "c_uring": "C io_uring", "c_uring_multishot": "C io_uring multishot", "libuv": "libuv", "asio": "Boost.Asio", "asyncio_protocols": "asyncio protocols",
     "asyncio_streams": "asyncio streams", "uvloop_protocols": "uvloop protocols",
     "uvloop_streams": "uvloop streams", "node": "Node.js",
 }
@@ -230,7 +231,8 @@ def chart(results, path, subtitle):
 
     scenarios = [s for s, _ in SCENARIOS if any(sc == s for _, sc in results)]
     names = [n for n, _ in ECHO_SERVERS if any(sv == n or FAMILY.get(sv) == n for sv, _ in results)]
-    colors = {"ours_protocol": "#1f5fbf", "ours_streams": "#5b9bf0", "c_epoll": "#444444",
+    colors = {"ours_protocol": "#1f5fbf", "ours_streams": "#5b9bf0", "c_epoll": "#444444", "c_uring": "#999999",
+              "c_uring_multishot": "#bbbbbb",
               "libuv": "#8c6d31", "asio": "#d62728", "asyncio_protocols": "#2ca02c",
               "asyncio_streams": "#98df8a", "uvloop_protocols": "#9467bd", "uvloop_streams": "#c5b0d5",
               "node": "#ff7f0e"}
