@@ -210,6 +210,15 @@ void EventLoop::dispatch_io(std::int64_t timeout) {
   }
 }
 
+void EventLoop::add_timer(detail::TimerNode* node) {
+  if (timers_.empty()) timers_.advance(now_ns());  // the queue's wheel starts at the clock
+  timers_.push(node);
+}
+
+void EventLoop::remove_timer(detail::TimerNode* node) noexcept {
+  if (node->scheduled()) timers_.remove(node);
+}
+
 void EventLoop::move_due_timers() {
   std::int64_t now = now_ns();
   timers_.advance(now);

@@ -65,7 +65,7 @@ class SocketTransport final : public Transport, private FdListener, private Clos
   void send_file(std::shared_ptr<FileSend> send);
   /// The copy path: a write that bypasses the guard, and a wait for the buffer to empty (fails
   /// if the connection is lost first).
-  void write_for_sendfile(std::string_view data) { write_data(data); }
+  void write_for_sendfile(std::string_view data);
   Future<void> wait_write_buffer_empty();
 
  protected:
@@ -78,7 +78,7 @@ class SocketTransport final : public Transport, private FdListener, private Clos
   void unhook() noexcept;
   void read_ready() noexcept;
   void write_ready() noexcept;
-  void write_data(std::string_view data);
+  [[gnu::always_inline]] inline void write_data(std::string_view data);
   /// Sends from the file of a running send_file() until the socket is full; false if it failed.
   bool send_file_ready() noexcept;
   /// The write side is idle (buffer empty, no file to send): wakes wait_write_buffer_empty().

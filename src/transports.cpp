@@ -256,6 +256,9 @@ void SocketTransport::write(std::string_view data) {
   write_data(data);
 }
 
+void SocketTransport::write_for_sendfile(std::string_view data) { write_data(data); }
+
+// Inlined into write(): the hot path of every transport write.
 void SocketTransport::write_data(std::string_view data) {
   if (data.empty()) return;
   if (dropped_write()) return;
