@@ -409,3 +409,32 @@ TEST(ssl, SendfileOverTlsCopiesTheFileThroughTheEncryption) {
   }());
   ::close(fd);
 }
+
+TEST(ssl, GarbageAfterTheHandshakeEndsThatConnectionOnly) {
+  run_loop([]() -> Coro<void> {
+    asyncio::Server server = co_await start_echo_server();
+    auto options = tls_client_options(trusting_client());
+    auto [reader, writer] = co_await asyncio::open_connection("127.0.0.1", port_of(server), std::move(options));
+    writer.write("a");
+    EXPECT_EQ(co_await reader.readexactly(1), "a");
+    // Bytes that are no TLS record, written under the TLS layer straight to the socket.
+    auto sock = writer.get_extra_info<asyncio::SocketView>("socket");
+    CO_ASSERT_TRUE(sock.has_value());
+    const char garbage[] = "\x17\x03\x03\x00\x05not a record at all";
+    EXPECT_GT(::send(sock->fd, garbage, sizeof garbage - 1, MSG_NOSIGNAL), 0);
+    std::string rest;
+    try {
+      rest = co_await reader.read();  // the server's alert and close: EOF, an SSL error or a reset
+    } catch (const std::system_error&) {
+    }
+    EXPECT_EQ(rest, "");
+    writer.close();
+    // The server goes on serving others.
+    auto options2 = tls_client_options(trusting_client());
+    auto [reader2, writer2] = co_await asyncio::open_connection("127.0.0.1", port_of(server), std::move(options2));
+    writer2.write("b");
+    EXPECT_EQ(co_await reader2.readexactly(1), "b");
+    writer2.close();
+    co_await writer2.wait_closed();
+  }());
+}
