@@ -71,6 +71,16 @@ Coro<asyncio::Server> start_echo_server() {
   co_return co_await asyncio::start_server(echo, "127.0.0.1", 0, std::move(options));
 }
 
+/// Connects over TLS with `ctx`, sees one byte echoed, and closes.
+Coro<void> expect_one_echo(std::uint16_t port, ssl::SSLContext ctx, std::string server_hostname) {
+  auto options = tls_client_options(std::move(ctx), std::move(server_hostname));
+  auto [reader, writer] = co_await asyncio::open_connection("127.0.0.1", port, std::move(options));
+  writer.write("e");
+  EXPECT_EQ(co_await reader.readexactly(1), "e");
+  writer.close();
+  co_await writer.wait_closed();
+}
+
 template <class E>
 Coro<E> failure_of(Coro<std::pair<StreamReader, StreamWriter>> connecting) {
   try {
@@ -105,12 +115,7 @@ TEST(ssl, EchoOverAVerifiedConnection) {
 TEST(ssl, AnIpAddressHostIsCheckedAgainstTheCertificatesAddresses) {
   run_loop([]() -> Coro<void> {
     asyncio::Server server = co_await start_echo_server();
-    auto options = tls_client_options(trusting_client(), "");  // defaults to the host, 127.0.0.1
-    auto [reader, writer] = co_await asyncio::open_connection("127.0.0.1", port_of(server), std::move(options));
-    writer.write("x");
-    EXPECT_EQ(co_await reader.readexactly(1), "x");
-    writer.close();
-    co_await writer.wait_closed();
+    co_await expect_one_echo(port_of(server), trusting_client(), "");  // defaults to the host, 127.0.0.1
   }());
 }
 
@@ -146,12 +151,7 @@ TEST(ssl, VerificationCanBeTurnedOff) {
     EXPECT_THROW(ctx.set_verify_mode(ssl::VerifyMode::none), asyncio::ValueError);  // check_hostname first
     ctx.set_check_hostname(false);
     ctx.set_verify_mode(ssl::VerifyMode::none);
-    auto options = tls_client_options(ctx, "");
-    auto [reader, writer] = co_await asyncio::open_connection("127.0.0.1", port_of(server), std::move(options));
-    writer.write("y");
-    EXPECT_EQ(co_await reader.readexactly(1), "y");
-    writer.close();
-    co_await writer.wait_closed();
+    co_await expect_one_echo(port_of(server), ctx, "");
   }());
 }
 
@@ -227,12 +227,7 @@ TEST(ssl, APlainClientIsDroppedAndTheServerGoesOnServing) {
     }
     EXPECT_EQ(answer.find("HTTP"), std::string::npos);
     plain_writer.close();
-    auto options = tls_client_options(trusting_client());
-    auto [reader, writer] = co_await asyncio::open_connection("127.0.0.1", port_of(server), std::move(options));
-    writer.write("z");
-    EXPECT_EQ(co_await reader.readexactly(1), "z");
-    writer.close();
-    co_await writer.wait_closed();
+    co_await expect_one_echo(port_of(server), trusting_client(), "localhost");
   }());
 }
 
@@ -429,12 +424,6 @@ TEST(ssl, GarbageAfterTheHandshakeEndsThatConnectionOnly) {
     }
     EXPECT_EQ(rest, "");
     writer.close();
-    // The server goes on serving others.
-    auto options2 = tls_client_options(trusting_client());
-    auto [reader2, writer2] = co_await asyncio::open_connection("127.0.0.1", port_of(server), std::move(options2));
-    writer2.write("b");
-    EXPECT_EQ(co_await reader2.readexactly(1), "b");
-    writer2.close();
-    co_await writer2.wait_closed();
+    co_await expect_one_echo(port_of(server), trusting_client(), "localhost");  // others are still served
   }());
 }
