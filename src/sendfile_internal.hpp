@@ -4,16 +4,13 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <memory>
+#include <functional>
 #include <optional>
-#include <vector>
+#include <string_view>
 
 #include "asyncio/coro.hpp"
 
 namespace asyncio::detail {
-
-/// The copy path's block: Python's fallback reads up to 256 KiB at a time too.
-inline constexpr std::size_t kSendfileBlock = 256 * 1024;
 
 /// Python's argument checks (ValueError) and the file's kind: true for a regular file, whose
 /// `size` is set; false for anything else, which only the copy path can send (without
@@ -21,9 +18,12 @@ inline constexpr std::size_t kSendfileBlock = 256 * 1024;
 bool check_sendfile_file(int file_fd, std::int64_t offset, std::optional<std::size_t> count, bool fallback,
                          std::int64_t& size);
 
-/// Reads up to `want` bytes of the file into `block` on the default executor (the file may be a
-/// pipe or a slow disk). The thread shares `block`, so cancelling the read frees nothing it uses.
-Coro<std::size_t> read_file_block(int file_fd, std::shared_ptr<std::vector<char>> block, std::size_t want);
+/// Python's _sock_sendfile_fallback / _sendfile_fallback: reads the file from `offset` (`count`
+/// bytes, or to its end) block by block on the default executor, since it may be a pipe or a slow
+/// disk, and awaits `send_block(block)` for each. `sent` counts the bytes handed over, so that the
+/// caller knows them also when this fails or is cancelled part-way.
+Coro<void> copy_file_blocks(int file_fd, std::int64_t offset, std::optional<std::size_t> count, std::size_t& sent,
+                            std::function<Coro<void>(std::string_view)> send_block);
 
 /// As Python leaves it: the file positioned after what was sent, also after a failure.
 void leave_file_after(int file_fd, std::int64_t offset, std::size_t sent) noexcept;

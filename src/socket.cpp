@@ -567,16 +567,29 @@ bool check_sendfile_file(int file_fd, std::int64_t offset, std::optional<std::si
   return regular;
 }
 
-Coro<std::size_t> read_file_block(int file_fd, std::shared_ptr<std::vector<char>> block, std::size_t want) {
-  // Named, not written inside the co_await: g++ 12 destroys such a capturing lambda twice.
-  auto read_block = [file_fd, block = std::move(block), want] {
-    ssize_t r;
-    do r = ::read(file_fd, block->data(), want);
-    while (r < 0 && errno == EINTR);
-    if (r < 0) throw_errno(errno, "read");
-    return static_cast<std::size_t>(r);
-  };
-  co_return co_await to_thread(std::move(read_block));
+Coro<void> copy_file_blocks(int file_fd, std::int64_t offset, std::optional<std::size_t> count, std::size_t& sent,
+                            std::function<Coro<void>(std::string_view)> send_block) {
+  constexpr std::size_t kBlock = 256 * 1024;  // Python's fallback reads as much at a time
+  std::int64_t start = offset + static_cast<std::int64_t>(sent);
+  if (start != 0 && ::lseek(file_fd, start, SEEK_SET) < 0) throw_errno(errno, "lseek");
+  // Shared with the reading thread: if this task is cancelled mid-read, the thread still owns it.
+  auto block = std::make_shared<std::vector<char>>(count ? std::min(*count, kBlock) : kBlock);
+  for (;;) {
+    std::size_t want = count ? std::min(block->size(), *count - sent) : block->size();
+    if (want == 0) break;
+    // Named, not written inside the co_await: g++ 12 destroys such a capturing lambda twice.
+    auto read_block = [file_fd, block, want] {
+      ssize_t r;
+      do r = ::read(file_fd, block->data(), want);
+      while (r < 0 && errno == EINTR);
+      if (r < 0) throw_errno(errno, "read");
+      return static_cast<std::size_t>(r);
+    };
+    std::size_t n = co_await to_thread(std::move(read_block));
+    if (n == 0) break;
+    co_await send_block(std::string_view(block->data(), n));
+    sent += n;
+  }
 }
 
 void leave_file_after(int file_fd, std::int64_t offset, std::size_t sent) noexcept {
@@ -587,23 +600,7 @@ void leave_file_after(int file_fd, std::int64_t offset, std::size_t sent) noexce
 
 namespace {
 
-/// Python's _sock_sendfile_fallback: read a block on the default executor (the file may be a
-/// pipe or a slow disk), send it, until `count` bytes or the end of the file.
-/// `sent` counts what went out, for the caller to see also when this fails part-way.
-Coro<void> sendfile_by_copy(Socket& sock, int file_fd, std::int64_t offset, std::optional<std::size_t> count,
-                            std::size_t& sent) {
-  if (offset != 0 && ::lseek(file_fd, offset, SEEK_SET) < 0) throw_errno(errno, "lseek");
-  // Shared with the reading thread: if this task is cancelled mid-read, the thread still owns it.
-  auto block = std::make_shared<std::vector<char>>(count ? std::min(*count, detail::kSendfileBlock) : detail::kSendfileBlock);
-  for (;;) {
-    std::size_t want = count ? std::min(block->size(), *count - sent) : block->size();
-    if (want == 0) break;
-    std::size_t n = co_await detail::read_file_block(file_fd, block, want);
-    if (n == 0) break;
-    co_await sock_sendall(sock, std::string_view(block->data(), n));
-    sent += n;
-  }
-}
+Coro<void> send_all_block(Socket& sock, std::string_view block) { co_await sock_sendall(sock, block); }
 
 }  // namespace
 
@@ -625,7 +622,9 @@ Coro<std::size_t> sock_sendfile(Socket& sock, int file_fd, std::int64_t offset, 
         throw;
       }
     } else {
-      co_await sendfile_by_copy(sock, file_fd, offset, count, sent);
+      // Named, not written inside the co_await: g++ 12 destroys such a capturing lambda twice.
+      auto send_block = [&sock](std::string_view block) { return send_all_block(sock, block); };
+      co_await detail::copy_file_blocks(file_fd, offset, count, sent, std::move(send_block));
     }
   } catch (...) {
     failure = std::current_exception();

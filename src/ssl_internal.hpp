@@ -74,6 +74,8 @@ class SSLProtocol final : public Protocol, public std::enable_shared_from_this<S
   void start_shutdown();
   void abort_connection(std::exception_ptr exc);
   void fatal_error(std::exception_ptr exc, const char* message);
+  /// pause_writing / resume_writing passed on to the application (once it is connected).
+  void forward_flow_control(void (BaseProtocol::*event)(), const char* failure);
   void flush();
   void cancel_timers();
   std::any extra_info(std::string_view name) const;

@@ -289,21 +289,18 @@ void SSLProtocol::flush() {
   flushing_ = false;
 }
 
-void SSLProtocol::pause_writing() {
-  if (!app_connected_) return;
-  try {
-    app_->pause_writing();
-  } catch (...) {
-    loop_->call_exception_handler({"protocol.pause_writing() failed", std::current_exception(), {}, {}});
-  }
-}
+void SSLProtocol::pause_writing() { forward_flow_control(&BaseProtocol::pause_writing, "protocol.pause_writing() failed"); }
 
 void SSLProtocol::resume_writing() {
+  forward_flow_control(&BaseProtocol::resume_writing, "protocol.resume_writing() failed");
+}
+
+void SSLProtocol::forward_flow_control(void (BaseProtocol::*event)(), const char* failure) {
   if (!app_connected_) return;
   try {
-    app_->resume_writing();
+    (app_.get()->*event)();
   } catch (...) {
-    loop_->call_exception_handler({"protocol.resume_writing() failed", std::current_exception(), {}, {}});
+    loop_->call_exception_handler({failure, std::current_exception(), {}, {}});
   }
 }
 
@@ -495,17 +492,12 @@ Coro<std::shared_ptr<Transport>> start_tls(Transport& transport, std::shared_ptr
   transport.set_protocol(layer);
   Handle made = loop.call_soon([layer, keep] { layer->connection_made(*keep); });
   Handle resume = loop.call_soon([keep] { keep->resume_reading(); });
-  std::exception_ptr failure;
   try {
-    co_await waiter;
+    co_await detail::wait_until_started(transport, std::move(waiter));  // closes the connection on failure
   } catch (...) {
-    failure = std::current_exception();
-  }
-  if (failure) {
-    made.cancel();
+    made.cancel();  // if the wait ended before they ran (a cancellation)
     resume.cancel();
-    transport.close();
-    std::rethrow_exception(failure);
+    throw;
   }
   co_return layer->app_transport();
 }

@@ -106,27 +106,22 @@ void SocketTransport::fail_sendfile(std::exception_ptr exc) noexcept {
 
 namespace {
 
-/// Python's _sendfile_fallback: a block read on the default executor, written (to `transport`,
-/// which is `socket` or a TLS transport over it) once the socket has sent everything before it.
+/// The copy path's hand-over of one block: written to `transport` (the socket transport itself,
+/// past the guard that refuses other writes meanwhile, or a TLS transport over it), then awaited
+/// until the socket has sent it.
+Coro<void> write_block(Transport& transport, SocketTransport& socket, std::string_view block) {
+  if (&transport == &socket)
+    socket.write_for_sendfile(block);
+  else
+    transport.write(block);
+  co_await socket.wait_write_buffer_empty();
+}
+
 Coro<void> transport_sendfile_by_copy(Transport& transport, SocketTransport& socket, int file_fd, std::int64_t offset,
                                       std::optional<std::size_t> count, std::size_t& sent) {
-  std::int64_t start = offset + static_cast<std::int64_t>(sent);
-  if (start != 0 && ::lseek(file_fd, start, SEEK_SET) < 0)
-    throw std::system_error(errno, std::system_category(), "lseek");
-  auto block = std::make_shared<std::vector<char>>(count ? std::min(*count, kSendfileBlock) : kSendfileBlock);
-  for (;;) {
-    std::size_t want = count ? std::min(block->size(), *count - sent) : block->size();
-    if (want == 0) break;
-    std::size_t n = co_await read_file_block(file_fd, block, want);
-    if (n == 0) break;
-    std::string_view data(block->data(), n);
-    if (&transport == &socket)
-      socket.write_for_sendfile(data);  // past the guard that refuses other writes meanwhile
-    else
-      transport.write(data);
-    sent += n;
-    co_await socket.wait_write_buffer_empty();
-  }
+  // Named, not written inside the co_await: g++ 12 destroys such a capturing lambda twice.
+  auto send_block = [&transport, &socket](std::string_view block) { return write_block(transport, socket, block); };
+  co_await copy_file_blocks(file_fd, offset, count, sent, std::move(send_block));
 }
 
 /// The native path; false if sendfile(2) refused the file before sending anything.

@@ -336,7 +336,7 @@ void SocketTransport::write_chunks(std::span<const std::string_view> chunks) {
 void SocketTransport::write_eof() {
   if (closing_ || eof_) return;
   eof_ = true;
-  if (!write_side_busy() && !sendfile_busy_ && sock_) ::shutdown(fd_, SHUT_WR);
+  if (wbuf_.empty() && !sendfile_busy_ && sock_) ::shutdown(fd_, SHUT_WR);
 }
 
 void SocketTransport::set_write_buffer_limits(std::optional<std::size_t> high, std::optional<std::size_t> low) {
@@ -388,7 +388,7 @@ void SocketTransport::resume_reading() {
 void SocketTransport::close() {
   if (closing_) return;
   closing_ = true;
-  if (!write_side_busy() && !sendfile_busy_) {
+  if (wbuf_.empty() && !sendfile_busy_) {  // (a file is sent only while sendfile_busy_)
     ++conn_lost_;
     update_interest();
     schedule_connection_lost(nullptr);

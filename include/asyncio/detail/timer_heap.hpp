@@ -26,6 +26,13 @@ struct TimerNode {
   bool scheduled() const noexcept { return index != npos; }
 };
 
+/// Makes room in `v` for `extra` more elements, growing geometrically as push_back does (an exact
+/// reserve per call would make repeated calls quadratic).
+template <class T>
+void reserve_more(std::vector<T>& v, std::size_t extra) {
+  if (v.capacity() - v.size() < extra) v.reserve(v.size() + (extra > v.size() ? extra : v.size()));
+}
+
 class TimerHeap {
  public:
   bool empty() const noexcept { return heap_.empty(); }
@@ -33,12 +40,8 @@ class TimerHeap {
   /// Deadline of the earliest timer; only when !empty().
   std::int64_t next_deadline() const noexcept { return heap_.front().when; }
   TimerNode* top() const noexcept { return heap_.front().node; }
-  /// Makes room for `extra` more pushes that cannot throw (growing geometrically, as push does).
-  void reserve_more(std::size_t extra) { reserve_more(heap_, extra); }
-  template <class V>
-  static void reserve_more(V& v, std::size_t extra) {
-    if (v.capacity() - v.size() < extra) v.reserve(v.size() + (extra > v.size() ? extra : v.size()));
-  }
+  /// Makes room for `extra` more pushes that cannot throw.
+  void reserve_more(std::size_t extra) { detail::reserve_more(heap_, extra); }
 
   /// Adds `node`, whose `seq` the caller has set.
   void push(TimerNode* node) {

@@ -173,7 +173,7 @@ class TimerQueue {
       if (slot < base_) {
         near_.reserve_more(1);
       } else {
-        TimerHeap::reserve_more(bucket(slot).nodes, 1);
+        reserve_more(bucket(slot).nodes, 1);
       }
       far_.remove(node);  // nothing left that can throw before it is placed again
       place(node);
