@@ -92,7 +92,6 @@ class SSLProtocol final : public Protocol, public std::enable_shared_from_this<S
   BufferedProtocol* app_buffered_ = nullptr;
   std::shared_ptr<SSLTransport> app_transport_;
   std::exception_ptr lost_exc_;  // why we aborted, for connection_lost
-  std::string pending_;          // plaintext written before the handshake ended
   std::vector<char> rbuf_;       // plaintext for a Protocol (a BufferedProtocol brings its own)
   std::string out_;              // ciphertext on its way to the socket transport
   TimerHandle handshake_timer_;

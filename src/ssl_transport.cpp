@@ -153,10 +153,6 @@ void SSLProtocol::handshake_done() {
     return;
   }
   if (waiter_ && !waiter_.done()) waiter_.set_result();
-  if (!pending_.empty()) {
-    std::string early = std::move(pending_);
-    write_plaintext(early);
-  }
   read_plaintext();  // application data that came with the handshake's last flight
 }
 
@@ -254,10 +250,7 @@ bool SSLProtocol::eof_received() {
 
 void SSLProtocol::write_plaintext(std::string_view data) {
   if (data.empty()) return;
-  if (state_ == State::handshake) {
-    pending_.append(data);
-    return;
-  }
+  // (No write can come during the handshake: the application gets this transport after it.)
   if (state_ != State::wrapped) {
     if (++lost_writes_ >= kLogThresholdForLostWrites) log(LogLevel::warning, "SSL transport: write after close ignored.");
     return;
@@ -447,9 +440,8 @@ void SSLTransport::write_chunks(std::span<const std::string_view> chunks) {
 void SSLTransport::write_eof() { throw RuntimeError("SSL doesn't support half-closes"); }
 
 std::size_t SSLTransport::get_write_buffer_size() const noexcept {
-  auto p = p_.lock();
-  if (!p) return 0;
-  return p->pending_.size() + (p->transport_ ? p->transport_->get_write_buffer_size() : 0);
+  Transport* t = socket_transport();
+  return t ? t->get_write_buffer_size() : 0;
 }
 
 std::pair<std::size_t, std::size_t> SSLTransport::get_write_buffer_limits() const noexcept {
