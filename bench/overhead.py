@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Overhead of the diagnostics (issue 6) on the core benchmarks: runs core_bench binaries in
+"""Overhead of the diagnostics on the core benchmarks: runs core_bench binaries in
 turn, one workload per process, several rounds, and prints the median of each metric.
 
     bench/overhead.py --rounds 9 \\

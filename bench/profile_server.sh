@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Where the time of an echo server goes (issue 5): system calls per request, and optionally a
+# Where the time of an echo server goes: system calls per request, and optionally a
 # perf profile and a callgrind instruction count, under the echo 1 KiB × 100 connections load.
 #
 #   bench/profile_server.sh [--record] [--callgrind] [NAME...]

@@ -971,7 +971,7 @@ TEST(Io, CloseReleasesReaderCallbacks) {
 
 // Two descriptors ready in one poll: the first callback run tears the second watcher down (a
 // transport closing another). The event already collected for the second must not reach it, nor
-// whoever watches its fd number next within the same batch (networking, issue 5).
+// whoever watches its fd number next within the same batch (a networking fix).
 namespace {
 
 /// A transport-like watcher (EventLoop::set_fd_listener) that, when called, runs `on_ready`.

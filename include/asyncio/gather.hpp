@@ -31,7 +31,7 @@ namespace detail {
 
 /// What every gather shares whatever its Result: the one callback function it registers on its
 /// children, so that diagnostics recognise a gather among a child's callbacks (await graphs,
-/// src/introspect.hpp), and the gather's own future.
+/// src/diag/introspect.hpp), and the gather's own future.
 class GatherBase {
  public:
   static void on_child_done(void* self, FutureStateBase& child) { static_cast<GatherBase*>(self)->child_done(child); }

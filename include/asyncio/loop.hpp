@@ -44,13 +44,28 @@ class Executor;
 namespace detail {
 class TaskCore;
 class HandleState;
-/// Diagnostics (inspect.hpp, trace.hpp, watchdog.hpp; issue 6) read private state through this
-/// friend, and keep their per-loop state in LoopHooks. Both are defined in src/introspect.hpp.
+/// The diagnostics (inspect.hpp, trace.hpp, watchdog.hpp) read private state through this
+/// friend and keep their per-loop state in LoopHooks. Both belong to the diagnostics layer
+/// (src/diag/introspect.hpp); the loop itself never calls them by name (see LoopObserver).
 struct Introspect;
 struct LoopHooks;
 
+/// What the diagnostics layer plugs into every loop, so that the loop does not depend on it: the
+/// diagnostics install one observer when the program starts (src/diag/observer.cpp), and the loop
+/// calls it only when asked to: in debug mode, while a tracer or a watchdog is attached, or when a
+/// loop is made with ASYNCIO_TRACE or ASYNCIO_WATCHDOG set. With none installed the loop simply
+/// runs its ready items.
+struct LoopObserver {
+  /// A new loop while ASYNCIO_TRACE or ASYNCIO_WATCHDOG is set: attach what they ask for.
+  void (*loop_created)(EventLoop& loop) noexcept;
+  /// Runs the loop's next `n` ready items with the attached diagnostics watching each one.
+  void (*run_ready_items)(EventLoop& loop, std::size_t n);
+};
+/// Installs `observer` (which must outlive every loop; null removes it) for all loops.
+void set_loop_observer(const LoopObserver* observer) noexcept;
+
 /// The loop's thread-crossing state (default executor, the anchor threads post through), made on
-/// first use by threads.hpp. Defined in src/threads.cpp; its destructor runs first when the loop
+/// first use by threads.hpp. Defined in src/api/threads.cpp; its destructor runs first when the loop
 /// is destroyed, so no thread can post into a loop that is going away.
 class LoopThreads;
 struct LoopThreadsSlot {
@@ -69,10 +84,9 @@ struct LoopThreadsSlot {
   bool spin_until_posted(const std::atomic<bool>& pending) const noexcept;
 };
 
-/// Networking fix (issue 5): an object holding descriptors on the loop's behalf (an open
-/// transport, a listening server) that must let go of them when the loop closes; before this
-/// hook they leaked (fd and memory) when asyncio::run ended with connections still open.
-/// EventLoop::close() calls loop_closing() on each registered hook, once, after pending tasks and
+/// An object holding descriptors on the loop's behalf (an open transport, a listening server)
+/// that must let go of them when the loop closes, so that asyncio::run ending with connections
+/// still open leaks neither descriptors nor memory. EventLoop::close() calls loop_closing() on each registered hook, once, after pending tasks and
 /// callbacks are gone; a hook is unregistered before its call (it may destroy itself).
 class CloseHook {
  public:
@@ -257,14 +271,15 @@ class EventLoop {
   void link_task(detail::TaskLink* t) noexcept;
   void unlink_task(detail::TaskLink* t) noexcept;
   detail::TaskLink* first_task() const noexcept { return tasks_head_; }
-  /// Networking fix (issue 5): see detail::CloseHook. Registering twice is not allowed.
+  /// Transports and servers that must let go of their descriptors when the loop closes (see
+  /// detail::CloseHook). Registering twice is not allowed.
   void add_close_hook(detail::CloseHook* h) noexcept;
   void remove_close_hook(detail::CloseHook* h) noexcept;
   /// True if `loop` points at a loop that has not been destroyed (used by late diagnostics).
   static bool is_alive(const EventLoop* loop) noexcept;
   detail::LoopThreadsSlot& threads_slot() noexcept { return threads_slot_; }
 
-  // ---- threads (defined in threads.hpp / src/threads.cpp) --------------------------------------
+  // ---- threads (defined in threads.hpp / src/api/threads.cpp) --------------------------------------
   /// Python's loop.run_in_executor(executor, fn, *args): runs fn(args...) on `executor` (null: the
   /// loop's default thread pool) and returns a Future<R> for its result.
   template <class F, class... Args>
@@ -290,6 +305,8 @@ class EventLoop {
   /// Throws RuntimeError if the loop is closed or running, or another loop runs on this thread.
   void check_can_run() const;
   void run_once();
+  /// run_once's ready items in debug mode or with diagnostics attached (through LoopObserver).
+  void run_ready_items_observed(std::size_t n);
   std::int64_t poll_timeout_ns();
   void dispatch_io(std::int64_t timeout);
   void move_due_timers();
@@ -319,7 +336,7 @@ class EventLoop {
 
   detail::TaskCore* current_task_ = nullptr;
   detail::TaskLink* tasks_head_ = nullptr;
-  detail::CloseHook* close_hooks_ = nullptr;  // networking fix (issue 5): see detail::CloseHook
+  detail::CloseHook* close_hooks_ = nullptr;  // see detail::CloseHook
   std::size_t task_count_ = 0;
   ExceptionHandler exception_handler_;
 
@@ -330,8 +347,8 @@ class EventLoop {
   bool closed_ = false;
   bool debug_ = false;
   bool virtual_time_ = false;
-  // Diagnostics (issue 6). instrumented_: run_once runs the ready items through
-  // detail::Introspect (tracing or the watchdog is on); checked once per iteration, with debug_.
+  // Diagnostics. instrumented_: run_once runs the ready items through the installed
+  // detail::LoopObserver (tracing or the watchdog is on); checked once per iteration, with debug_.
   bool instrumented_ = false;
   std::shared_ptr<detail::LoopHooks> hooks_;
   friend struct detail::Introspect;

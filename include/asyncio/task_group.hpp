@@ -52,7 +52,7 @@ class TaskGroup {
   void abort();
   static void on_task_done_soon(void* self, detail::FutureStateBase& f);
   void on_task_done(detail::FutureStateBase& f);
-  friend struct detail::Introspect;  // await graphs show the group (src/introspect.hpp)
+  friend struct detail::Introspect;  // await graphs show the group (src/diag/introspect.hpp)
 
   EventLoop* loop_;
   AnyTask parent_;

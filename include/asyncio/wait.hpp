@@ -48,7 +48,7 @@ class MultiWait {
  private:
   static void on_done(void* self, FutureStateBase& f);
   void check(FutureStateBase& f);
-  friend struct Introspect;  // await graphs show the wait() (src/introspect.hpp)
+  friend struct Introspect;  // await graphs show the wait() (src/diag/introspect.hpp)
 
   std::vector<FutureStateBase*> futures_;
   Future<void> signal_;

@@ -90,7 +90,7 @@ class FutureStateBase {
 
  private:
   void fire_callbacks() noexcept;
-  friend struct Introspect;  // diagnostics walk the callbacks to find awaiters (src/introspect.hpp)
+  friend struct Introspect;  // diagnostics walk the callbacks to find awaiters (src/diag/introspect.hpp)
 
   // Rarely used parts live in one block allocated on first use, which keeps the common future
   // (and every task) small: a million sleeping tasks is a million of these.

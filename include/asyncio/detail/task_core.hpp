@@ -117,7 +117,7 @@ class TaskCore : public TaskLink {
   /// The exception the finished top coroutine ended with, if any.
   virtual std::exception_ptr top_exception() const noexcept = 0;
 
-  friend struct Introspect;  // diagnostics read the fields below (src/introspect.hpp)
+  friend struct Introspect;  // diagnostics read the fields below (src/diag/introspect.hpp)
 
   // Field order keeps the object compact (it is per task: see bench timers).
   FutureStateBase* future_;

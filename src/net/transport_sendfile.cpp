@@ -1,4 +1,5 @@
-// asyncio::sendfile (Python's loop.sendfile): a file sent over a transport.
+// The socket transport's side of asyncio::sendfile (Python's loop.sendfile; the entry point is
+// streams/sendfile.cpp).
 //
 // The native path hands the file to the socket transport, which sends it with sendfile(2) from
 // its own write-readiness handler once the data written before has gone out: the descriptor
@@ -6,23 +7,19 @@
 // (a pipe, or a file sendfile(2) refuses) reads blocks on the default executor and writes each
 // once the transport's buffer is empty. Either way write() is refused until the send ends, and a
 // close() waits for it, as for buffered data.
-#include <sys/sendfile.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <system_error>
 
 #include "asyncio/transports.hpp"
-#include "net_internal.hpp"
-#include "sendfile_internal.hpp"
-#include "ssl_internal.hpp"
+#include "net/net_internal.hpp"
+#include "net/sendfile_internal.hpp"
+#include "os/sendfile.hpp"
 
 namespace asyncio {
 namespace detail {
 
 namespace {
-
-constexpr std::size_t kMaxPerCall = 0x7ffff000;  // what Linux moves in one sendfile() at most
 
 std::exception_ptr connection_lost_error() {
   return std::make_exception_ptr(std::system_error(ECONNRESET, std::system_category(), "Connection lost"));
@@ -60,8 +57,7 @@ bool SocketTransport::send_file_ready() noexcept {
     return true;
   }
   while (f.left > 0) {
-    off_t off = f.offset;
-    ssize_t n = ::sendfile(fd_, f.fd, &off, std::min(f.left, kMaxPerCall));
+    ssize_t n = os::send_file_chunk(fd_, f.fd, f.offset, f.left);
     if (n < 0) {
       int err = errno;
       if (err == EINTR) continue;
@@ -117,6 +113,8 @@ Coro<void> write_block(Transport& transport, SocketTransport& socket, std::strin
   co_await socket.wait_write_buffer_empty();
 }
 
+}  // namespace
+
 Coro<void> transport_sendfile_by_copy(Transport& transport, SocketTransport& socket, int file_fd, std::int64_t offset,
                                       std::optional<std::size_t> count, std::size_t& sent) {
   // Named, not written inside the co_await: g++ 12 destroys such a capturing lambda twice.
@@ -145,67 +143,5 @@ Coro<bool> transport_sendfile_native(SocketTransport& transport, int file_fd, st
   co_return true;
 }
 
-}  // namespace
 }  // namespace detail
-
-namespace {
-
-/// TLS: only the copy path can send a file (the kernel would send it unencrypted), as in Python.
-Coro<std::size_t> sendfile_over_tls(detail::SSLTransport& tls, int file_fd, std::int64_t offset,
-                                    std::optional<std::size_t> count, bool fallback) {
-  if (!fallback) throw SendfileNotAvailableError("fallback is disabled and native sendfile is not supported over TLS");
-  auto* socket = dynamic_cast<detail::SocketTransport*>(tls.socket_transport());
-  if (tls.is_closing() || !socket) throw RuntimeError("Transport is closing");
-  std::int64_t size = 0;
-  detail::check_sendfile_file(file_fd, offset, count, fallback, size);
-  auto keep_alive = tls.shared_from_this();
-  std::size_t sent = 0;
-  std::exception_ptr failure;
-  try {
-    co_await detail::transport_sendfile_by_copy(tls, *socket, file_fd, offset, count, sent);
-  } catch (...) {
-    failure = std::current_exception();
-  }
-  detail::leave_file_after(file_fd, offset, sent);
-  if (failure) std::rethrow_exception(failure);
-  co_return sent;
-}
-
-}  // namespace
-
-Coro<std::size_t> sendfile(Transport& transport, int file_fd, std::int64_t offset, std::optional<std::size_t> count,
-                           bool fallback) {
-  if (auto* tls = dynamic_cast<detail::SSLTransport*>(&transport))
-    co_return co_await sendfile_over_tls(*tls, file_fd, offset, count, fallback);
-  auto* socket_transport = dynamic_cast<detail::SocketTransport*>(&transport);
-  if (!socket_transport) throw SendfileNotAvailableError("sendfile is not supported by this transport");
-  if (transport.is_closing()) throw RuntimeError("Transport is closing");
-  std::int64_t size = 0;
-  bool regular = detail::check_sendfile_file(file_fd, offset, count, fallback, size);
-  auto keep_alive = transport.shared_from_this();
-  socket_transport->begin_sendfile();
-  std::size_t sent = 0;
-  std::exception_ptr failure;
-  try {
-    bool done = false;
-    if (regular) {
-      std::size_t to_end = offset < size ? static_cast<std::size_t>(size - offset) : 0;
-      std::size_t want = count ? *count : to_end;
-      if (want == 0)
-        done = true;
-      else
-        done = co_await detail::transport_sendfile_native(*socket_transport, file_fd, offset, want, sent);
-      if (!done && !fallback) throw SendfileNotAvailableError("sendfile(2) cannot send this file");
-    }
-    if (!done)
-      co_await detail::transport_sendfile_by_copy(*socket_transport, *socket_transport, file_fd, offset, count, sent);
-  } catch (...) {
-    failure = std::current_exception();
-  }
-  socket_transport->end_sendfile();
-  detail::leave_file_after(file_fd, offset, sent);
-  if (failure) std::rethrow_exception(failure);
-  co_return sent;
-}
-
 }  // namespace asyncio

@@ -12,8 +12,8 @@
 #include <system_error>
 
 #include "asyncio/log.hpp"
-#include "net_internal.hpp"
-#include "ssl_internal.hpp"
+#include "net/net_internal.hpp"
+#include "tls/ssl_internal.hpp"
 
 namespace asyncio::detail {
 

@@ -48,7 +48,7 @@ class SocketTransport final : public Transport, private FdListener, private Clos
   std::pair<std::size_t, std::size_t> get_write_buffer_limits() const noexcept override { return {low_, high_}; }
   void set_write_buffer_limits(std::optional<std::size_t> high, std::optional<std::size_t> low) override;
 
-  // ---- asyncio::sendfile (the transport side; src/transport_sendfile.cpp drives it) ----
+  // ---- asyncio::sendfile (the transport side; net/transport_sendfile.cpp and streams/sendfile.cpp drive it) ----
   /// A regular file the transport sends with sendfile(2) once its write buffer is empty.
   struct FileSend {
     int fd = -1;

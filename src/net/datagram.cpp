@@ -13,7 +13,7 @@
 #include "asyncio/transports.hpp"
 #include "asyncio/future.hpp"
 #include "asyncio/loop.hpp"
-#include "net_internal.hpp"
+#include "net/net_internal.hpp"
 
 namespace asyncio::detail {
 

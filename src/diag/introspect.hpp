@@ -1,4 +1,4 @@
-// Private to the library: how the diagnostics of issue 6 — await graphs and task dumps
+// Private to the diagnostics layer: how the diagnostics — await graphs and task dumps
 // (inspect.hpp), timeline traces (trace.hpp), the watchdog (watchdog.hpp) and debug mode's
 // slow-step report — reach into the loop, tasks and futures.
 //
@@ -25,9 +25,9 @@
 
 namespace asyncio::detail {
 
-class Tracer;         // src/tracer.hpp
-class Watchdog;       // src/watchdog.cpp
-class InspectServer;  // src/inspect.cpp
+class Tracer;         // diag/tracer.hpp
+class Watchdog;       // diag/watchdog.cpp
+class InspectServer;  // diag/inspect.cpp
 
 /// What the loop publishes at the start and end of each ready item while a watchdog watches it.
 /// Written by the loop thread, read by the watchdog thread: every field is atomic (TSan-clean),
@@ -42,7 +42,7 @@ struct StepBeacon {
   static constexpr std::size_t kNameWords = 4;
   std::atomic<std::uint64_t> name[kNameWords] = {};  // a custom task name, truncated, NUL padded
 
-  void begin(TaskCore* task) noexcept;  // src/introspect.cpp
+  void begin(TaskCore* task) noexcept;  // diag/introspect.cpp
   void end() noexcept { seq.store(seq.load(std::memory_order_relaxed) + 1, std::memory_order_release); }
 };
 
@@ -53,7 +53,7 @@ struct LoopHooks {
   LoopHooks(const LoopHooks&) = delete;
   LoopHooks& operator=(const LoopHooks&) = delete;
 
-  // Each deleter is defined next to its class (src/trace.cpp, watchdog.cpp, inspect.cpp).
+  // Each deleter is defined next to its class (diag/trace.cpp, watchdog.cpp, inspect.cpp).
   struct Deleter {
     void operator()(Tracer* p) const noexcept;
     void operator()(Watchdog* p) const noexcept;

@@ -1,9 +1,9 @@
-// Private to the library: the recorder behind trace.hpp (issue 6).
+// Private to the diagnostics layer: the recorder behind trace.hpp.
 //
 // While a trace runs, every ready item the loop runs leaves one 64-byte record: when it started
 // and ended, which task it was, and — for a task that parked — where it parked and on what.
 // Nothing is formatted while the program runs; write() turns the records into Chrome / Perfetto
-// trace-event JSON at the end (src/trace.cpp).
+// trace-event JSON at the end (diag/trace.cpp).
 //
 // Recording is kept cheap: one clock read per item (an item's end is the next one's start); the
 // clock is the CPU's time-stamp counter where it is invariant (calibrated against steady_clock
@@ -19,7 +19,7 @@
 #include <typeinfo>
 #include <vector>
 
-#include "introspect.hpp"
+#include "diag/introspect.hpp"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <x86intrin.h>
@@ -79,7 +79,7 @@ class ChunkedLog {
   }
 
  private:
-  void advance();  // src/trace.cpp: a new chunk, or the next one of a full ring
+  void advance();  // diag/trace.cpp: a new chunk, or the next one of a full ring
   std::vector<void*> chunks_;
   T* next_ = nullptr;
   T* end_ = nullptr;

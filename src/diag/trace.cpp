@@ -14,8 +14,8 @@
 #include <thread>
 #include <unordered_map>
 
-#include "introspect.hpp"
-#include "tracer.hpp"
+#include "diag/introspect.hpp"
+#include "diag/tracer.hpp"
 
 namespace asyncio {
 namespace detail {

@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
-#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -15,7 +14,8 @@
 
 #include "asyncio/loop.hpp"
 #include "asyncio/threads.hpp"
-#include "sendfile_internal.hpp"
+#include "net/sendfile_internal.hpp"
+#include "os/sendfile.hpp"
 
 namespace asyncio {
 
@@ -415,15 +415,11 @@ bool RecvFromIntoOp::attempt() noexcept {
 }
 
 bool SendFileOp::attempt() noexcept {
-  constexpr std::size_t kMaxPerCall = 0x7ffff000;  // what Linux moves in one sendfile() at most
   bool at_end = false;
   while (left_ > 0 && !at_end) {
     bool over = try_syscall(
         err_,
-        [&] {
-          off_t off = static_cast<off_t>(offset_);
-          return ::sendfile(fd(), file_fd_, &off, std::min(left_, kMaxPerCall));
-        },
+        [&] { return os::send_file_chunk(fd(), file_fd_, offset_, left_); },
         [&](ssize_t r) {
           at_end = r == 0;
           offset_ += r;

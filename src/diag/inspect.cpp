@@ -19,7 +19,7 @@
 #include <unordered_map>
 
 #include "asyncio/log.hpp"
-#include "introspect.hpp"
+#include "diag/introspect.hpp"
 
 namespace asyncio {
 

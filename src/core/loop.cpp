@@ -1,11 +1,11 @@
 #include "asyncio/loop.hpp"
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <unordered_set>
 
 #include "asyncio/log.hpp"
-#include "introspect.hpp"
 
 namespace asyncio {
 
@@ -18,6 +18,10 @@ constexpr std::uint32_t kPollEvery = 64;
 constexpr std::size_t kMaxEventsPerPoll = 256;
 
 thread_local EventLoop* t_running_loop = nullptr;
+
+// The diagnostics layer's observer (see detail::LoopObserver), installed once at start-up.
+std::atomic<const detail::LoopObserver*> g_observer{nullptr};
+const detail::LoopObserver* installed_observer() noexcept { return g_observer.load(std::memory_order_acquire); }
 thread_local std::shared_ptr<EventLoop> t_thread_loop;
 
 std::mutex live_loops_mutex;
@@ -90,8 +94,11 @@ EventLoop::EventLoop(LoopOptions options)
       events_(kMaxEventsPerPoll),
       debug_(options.debug || env_debug()),
       virtual_time_(options.virtual_time) {
-  // ASYNCIO_TRACE=path.json, ASYNCIO_WATCHDOG=seconds: trace.hpp, watchdog.hpp (issue 6).
-  if (std::getenv("ASYNCIO_TRACE") || std::getenv("ASYNCIO_WATCHDOG")) detail::Introspect::from_env(*this);
+  // ASYNCIO_TRACE=path.json, ASYNCIO_WATCHDOG=seconds (trace.hpp, watchdog.hpp): the diagnostics
+  // layer attaches what they ask for.
+  if (std::getenv("ASYNCIO_TRACE") || std::getenv("ASYNCIO_WATCHDOG")) {
+    if (const detail::LoopObserver* observer = installed_observer()) observer->loop_created(*this);
+  }
   std::lock_guard lock(live_loops_mutex);
   live_loops().insert(this);
 }
@@ -243,8 +250,16 @@ void EventLoop::run_once() {
   std::size_t n = ready_.size();
   run_since_poll_ += static_cast<std::uint32_t>(n);
   if (debug_ || instrumented_) {
-    // Debug mode's slow-step report, tracing, the watchdog (issue 6): src/introspect.cpp.
-    detail::Introspect::run_ready_items(*this, n);
+    run_ready_items_observed(n);
+  } else {
+    for (std::size_t i = 0; i < n; ++i) ready_.pop()->run();
+  }
+}
+
+void EventLoop::run_ready_items_observed(std::size_t n) {
+  // Debug mode's slow-step report, tracing, the watchdog: the diagnostics layer (src/diag).
+  if (const detail::LoopObserver* observer = installed_observer()) {
+    observer->run_ready_items(*this, n);
   } else {
     for (std::size_t i = 0; i < n; ++i) ready_.pop()->run();
   }
@@ -283,7 +298,7 @@ void EventLoop::close() {
   if (closed_) return;
   destroy_pending_tasks();
   while (!ready_.empty()) ready_.pop()->discard();
-  // Networking fix (issue 5): transports and servers still open give their descriptors back
+  // Transports and servers still open give their descriptors back
   // (see detail::CloseHook); whatever they schedule meanwhile is dropped like the rest.
   while (detail::CloseHook* h = close_hooks_) {
     remove_close_hook(h);
@@ -309,7 +324,11 @@ void EventLoop::close() {
   }
 }
 
-// Networking fix (issue 5): the close hooks, an intrusive doubly linked list.
+// The close hooks, an intrusive doubly linked list.
+void detail::set_loop_observer(const LoopObserver* observer) noexcept {
+  g_observer.store(observer, std::memory_order_release);
+}
+
 void EventLoop::add_close_hook(detail::CloseHook* h) noexcept {
   h->prev_hook = nullptr;
   h->next_hook = close_hooks_;

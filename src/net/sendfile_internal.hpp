@@ -1,5 +1,5 @@
-// Private to the networking sources: what sock_sendfile (socket.cpp) and the transport-level
-// sendfile (transport_sendfile.cpp) share.
+// Private to the networking sources: what sock_sendfile (net/socket.cpp), the socket transport's
+// sendfile (net/transport_sendfile.cpp) and asyncio::sendfile (streams/sendfile.cpp) share.
 #pragma once
 
 #include <cstddef>
@@ -10,7 +10,13 @@
 
 #include "asyncio/coro.hpp"
 
+namespace asyncio {
+class Transport;
+}
+
 namespace asyncio::detail {
+
+class SocketTransport;
 
 /// Python's argument checks (ValueError) and the file's kind: true for a regular file, whose
 /// `size` is set; false for anything else, which only the copy path can send (without
@@ -27,5 +33,15 @@ Coro<void> copy_file_blocks(int file_fd, std::int64_t offset, std::optional<std:
 
 /// As Python leaves it: the file positioned after what was sent, also after a failure.
 void leave_file_after(int file_fd, std::int64_t offset, std::size_t sent) noexcept;
+
+/// The copy path of a transport's sendfile: blocks written to `transport` (the socket transport
+/// itself, or a TLS transport over `socket`), each awaited until `socket` has sent it.
+Coro<void> transport_sendfile_by_copy(Transport& transport, SocketTransport& socket, int file_fd, std::int64_t offset,
+                                      std::optional<std::size_t> count, std::size_t& sent);
+
+/// The native path (sendfile(2) from the socket transport's write handler); false if sendfile(2)
+/// refused the file before sending anything. `sent` counts what went out, also on failure.
+Coro<bool> transport_sendfile_native(SocketTransport& transport, int file_fd, std::int64_t offset, std::size_t count,
+                                     std::size_t& sent);
 
 }  // namespace asyncio::detail

@@ -6,7 +6,7 @@
 #include <openssl/x509v3.h>
 
 #include "asyncio/errors.hpp"
-#include "ssl_internal.hpp"
+#include "tls/ssl_internal.hpp"
 
 namespace asyncio::ssl {
 

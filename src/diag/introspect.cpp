@@ -1,7 +1,7 @@
-// The loop side of the diagnostics of issue 6: the instrumented way of running ready items
+// The loop side of the diagnostics: the instrumented way of running ready items
 // (debug mode's slow-step report, tracing, the watchdog's beacon), and helpers the diagnostics
 // share. See introspect.hpp.
-#include "introspect.hpp"
+#include "diag/introspect.hpp"
 
 #include <cxxabi.h>
 
@@ -15,7 +15,7 @@
 #include "asyncio/log.hpp"
 #include "asyncio/trace.hpp"
 #include "asyncio/watchdog.hpp"
-#include "tracer.hpp"
+#include "diag/tracer.hpp"
 
 namespace asyncio::detail {
 

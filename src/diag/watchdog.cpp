@@ -13,7 +13,7 @@
 #include <thread>
 
 #include "asyncio/log.hpp"
-#include "introspect.hpp"
+#include "diag/introspect.hpp"
 
 namespace asyncio {
 namespace detail {

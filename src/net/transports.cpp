@@ -8,7 +8,7 @@
 #include <system_error>
 
 #include "asyncio/log.hpp"
-#include "net_internal.hpp"
+#include "net/net_internal.hpp"
 
 namespace asyncio {
 
