@@ -43,6 +43,7 @@ const std::map<std::string, std::string> kPublicHeaderLayer = {
     {"source_location.hpp", "core"},
     {"task.hpp", "core"},
     {"detail/byte_buffer.hpp", "core"},
+    {"detail/duration.hpp", "core"},
     {"detail/future_state.hpp", "core"},
     {"detail/handle_state.hpp", "core"},
     {"detail/intrusive_fifo.hpp", "core"},

@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "asyncio/detail/duration.hpp"
 #include "asyncio/detail/handle_state.hpp"
 #include "asyncio/detail/ref.hpp"
 #include "asyncio/detail/ring_queue.hpp"
@@ -111,14 +112,8 @@ class TaskLink : public Runnable {
   ~TaskLink() = default;
 };
 
-/// Seconds (Python's float delays) or any std::chrono duration, as nanoseconds.
-inline std::int64_t to_ns(double seconds) noexcept {
-  return static_cast<std::int64_t>(seconds * 1e9);
-}
-template <class Rep, class Period>
-std::int64_t to_ns(std::chrono::duration<Rep, Period> d) noexcept {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
-}
+/// A delay: seconds as a number (Python's float delays) or any std::chrono duration; converted
+/// by detail::delay_ns (duration.hpp).
 template <class D>
 concept Delay = std::is_arithmetic_v<D> || requires(D d) { std::chrono::duration_cast<std::chrono::nanoseconds>(d); };
 
@@ -191,14 +186,17 @@ class EventLoop {
   // ---- scheduling callbacks -------------------------------------------------------------------
   /// Runs `fn` on a later iteration, in FIFO order with other call_soon callbacks.
   Handle call_soon(std::function<void()> fn);
-  /// Runs `fn` after `delay` (seconds as a number, or a std::chrono duration).
+  /// Runs `fn` after `delay` (seconds as a number, or a std::chrono duration). A delay of zero
+  /// or less runs it on the next iteration; +inf (or anything past the clock's range) schedules
+  /// a timer that never fires; NaN is a ValueError.
   template <detail::Delay D>
   TimerHandle call_later(D delay, std::function<void()> fn) {
-    return call_at_ns(now_ns() + detail::to_ns(delay), std::move(fn));
+    return call_at_ns(detail::deadline_after(now_ns(), detail::delay_ns(delay)), std::move(fn));
   }
-  /// Runs `fn` when time() reaches `when` (seconds on the loop's clock).
+  /// Runs `fn` when time() reaches `when` (seconds on the loop's clock); +inf never, NaN is a
+  /// ValueError.
   TimerHandle call_at(double when, std::function<void()> fn) {
-    return call_at_ns(detail::to_ns(when), std::move(fn));
+    return call_at_ns(detail::when_ns(when), std::move(fn));
   }
   /// The only thread-safe entry point: queues `fn` and wakes the loop if it is waiting.
   void call_soon_threadsafe(std::function<void()> fn);

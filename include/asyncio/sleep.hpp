@@ -36,7 +36,7 @@ class [[nodiscard("co_await the sleep, or nothing sleeps")]] SleepAwaiter : publ
       task_->wake();  // sleep(0): back of the ready queue
       return;
     }
-    node_.when = task_->loop()->now_ns() + delay_;
+    node_.when = deadline_after(task_->loop()->now_ns(), delay_);
     node_.on_expire = &expire;
     task_->loop()->add_timer(&node_);
   }
@@ -79,16 +79,18 @@ class [[nodiscard("co_await the sleep, or nothing sleeps")]] SleepResultAwaiter 
 }  // namespace detail
 
 /// Suspends the current task for `delay` (seconds as a number, or a std::chrono duration).
-/// sleep(0) yields to the other ready tasks once. Cancellable: raises CancelledError.
+/// sleep(0) yields to the other ready tasks once; a negative delay is 0; +inf (or any delay
+/// past the clock's range) sleeps until cancelled; NaN is a ValueError, as in Python 3.13.
+/// Cancellable: raises CancelledError.
 template <detail::Delay D>
-detail::SleepAwaiter sleep(D delay) noexcept {
-  return detail::SleepAwaiter(detail::to_ns(delay));
+detail::SleepAwaiter sleep(D delay) {
+  return detail::SleepAwaiter(detail::delay_ns(delay));
 }
 
 /// Python's sleep(delay, result): returns `result` after the delay.
 template <detail::Delay D, class T>
 detail::SleepResultAwaiter<T> sleep(D delay, T result) {
-  return detail::SleepResultAwaiter<T>(detail::to_ns(delay), std::move(result));
+  return detail::SleepResultAwaiter<T>(detail::delay_ns(delay), std::move(result));
 }
 
 }  // namespace asyncio

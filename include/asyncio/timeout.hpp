@@ -98,8 +98,9 @@ Coro<detail::block_value_t<F>> timeout_at(std::optional<double> when, F body) {
 /// or nullopt for none).
 template <class F>
 Coro<detail::block_value_t<F>> timeout(std::optional<double> delay, F body) {
+  detail::check_timeout(delay, "delay");
   std::optional<double> when;
-  if (delay) when = get_running_loop().time() + *delay;
+  if (delay) when = get_running_loop().time() + *delay;  // +inf stays +inf: no deadline
   return timeout_at(when, std::move(body));
 }
 template <class Rep, class Period, class F>

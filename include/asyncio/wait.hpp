@@ -73,6 +73,7 @@ template <class F>
 Coro<WaitResult<F>> wait(std::vector<F> fs, std::optional<double> timeout = std::nullopt,
                          ReturnWhen return_when = ALL_COMPLETED) {
   if (fs.empty()) throw ValueError("Set of Tasks/Futures is empty.");
+  detail::check_timeout(timeout);
   {
     detail::MultiWait waiter(get_running_loop(), detail::states_of(fs), return_when);
     if (!waiter.satisfied()) {
@@ -101,6 +102,7 @@ Coro<WaitResult<F>> wait(std::vector<F> fs, std::optional<double> timeout = std:
 template <class A>
 Coro<detail::value_of<A>> wait_for(A aw, std::optional<double> timeout) {
   using T = detail::value_of<A>;
+  detail::check_timeout(timeout);
   if (timeout && *timeout <= 0) {
     // No time at all: a future that is already done still gives its result; anything else is
     // cancelled, awaited to the end, and reported as a timeout unless it finished anyway.
@@ -131,6 +133,7 @@ template <class T>
 class AsCompletedState {
  public:
   AsCompletedState(std::vector<Future<T>> fs, std::optional<double> timeout) : todo_(std::move(fs)) {
+    check_timeout(timeout);  // before any callback points at this
     EventLoop& loop = get_running_loop();
     for (auto& f : todo_) {
       if (f.done())

@@ -86,12 +86,12 @@ void ConcurrentStateBase::set_exception(std::exception_ptr e) {
 
 bool ConcurrentStateBase::wait_locked(std::unique_lock<std::mutex>& lock, std::optional<double> timeout) const {
   auto is_done = [this] { return done_locked(); };
-  if (!timeout) {
+  std::optional<std::chrono::nanoseconds> limit = detail::blocking_timeout(timeout);  // +inf: none
+  if (!limit) {
     cv_.wait(lock, is_done);
     return true;
   }
-  auto limit = std::chrono::duration<double>(std::max(*timeout, 0.0));
-  return cv_.wait_for(lock, limit, is_done);
+  return cv_.wait_for(lock, *limit, is_done);
 }
 
 bool ConcurrentStateBase::wait(std::optional<double> timeout) const {
@@ -330,6 +330,7 @@ void EventLoop::set_default_executor(std::shared_ptr<Executor> executor) {
 }
 
 Coro<void> EventLoop::shutdown_default_executor(std::optional<double> timeout) {
+  detail::check_timeout(timeout);  // before anything is shut down
   std::shared_ptr<Executor> executor = detail::loop_threads(*this).begin_shutdown();
   if (!executor) co_return;
   // executor->shutdown(wait=true) blocks, so it runs on a thread of its own while the loop keeps

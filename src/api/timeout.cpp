@@ -12,6 +12,7 @@ void Timeout::enter() {
 }
 
 void Timeout::reschedule(std::optional<double> when) {
+  detail::check_timeout(when, "time");
   if (state_ != State::entered) {
     if (state_ == State::created) throw RuntimeError("Timeout has not been entered");
     throw RuntimeError("Cannot change state of an expiring or finished Timeout");

@@ -1,5 +1,6 @@
 #include "asyncio/loop.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -16,6 +17,9 @@ namespace {
 // call for every yield.
 constexpr std::uint32_t kPollEvery = 64;
 constexpr std::size_t kMaxEventsPerPoll = 256;
+// The longest the loop sleeps in one poll (Python's MAXIMUM_SELECT_TIMEOUT): a far deadline is
+// reached in steps, and a clock the system adjusted is looked at again at least daily.
+constexpr std::int64_t kLongestPollNs = std::int64_t{24} * 3600 * 1'000'000'000;
 
 thread_local EventLoop* t_running_loop = nullptr;
 
@@ -170,8 +174,10 @@ void EventLoop::drain_threadsafe() {
 std::int64_t EventLoop::poll_timeout_ns() {
   if (!ready_.empty() || stopping_) return 0;
   if (timers_.empty()) return -1;
-  std::int64_t delay = timers_.next_deadline() - now_ns();
-  return delay > 0 ? delay : 0;
+  std::int64_t deadline = timers_.next_deadline();
+  if (deadline == detail::kNeverNs) return kLongestPollNs;  // only timers that never fire
+  std::int64_t delay = deadline - now_ns();
+  return delay <= 0 ? 0 : delay < kLongestPollNs ? delay : kLongestPollNs;
 }
 
 void EventLoop::dispatch_io(std::int64_t timeout) {
@@ -179,8 +185,11 @@ void EventLoop::dispatch_io(std::int64_t timeout) {
     if (!has_watched_fds()) {
       // Nothing can happen before the next timer except a thread's call_soon_threadsafe, which
       // the flag check at the top of the iteration catches. Jump.
-      virtual_now_ = timers_.next_deadline();
-      timeout = 0;
+      // (Never to a deadline that means never: those timers wait, like the real clock's.)
+      if (std::int64_t next = timers_.next_deadline(); next != detail::kNeverNs) {
+        virtual_now_ = std::max(virtual_now_, next);
+        timeout = 0;
+      }
     }
   }
   const bool may_sleep = timeout != 0;

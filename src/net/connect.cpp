@@ -167,6 +167,7 @@ std::vector<AddrInfo> interleave_addrinfos(const std::vector<AddrInfo>& infos, i
 
 Coro<Socket> connect_addrinfos(std::vector<AddrInfo> infos, std::vector<AddrInfo> local,
                                std::optional<double> happy_eyeballs_delay, bool all_errors) {
+  detail::check_timeout(happy_eyeballs_delay, "happy_eyeballs_delay");
   auto errors = std::make_shared<Errors>();
   auto laddrs = std::make_shared<const std::vector<AddrInfo>>(std::move(local));
   Socket sock;

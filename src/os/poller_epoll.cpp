@@ -36,7 +36,8 @@ std::uint32_t from_epoll(std::uint32_t ev) {
 int to_timeout_ms(std::chrono::nanoseconds t) {
   if (t.count() < 0) return -1;
   // Round up, so that a timer is never polled for a moment before it is due (which would spin).
-  auto ms = (t.count() + 999'999) / 1'000'000;
+  std::int64_t ns = t.count();
+  std::int64_t ms = ns / 1'000'000 + (ns % 1'000'000 != 0 ? 1 : 0);  // (no overflow near INT64_MAX)
   return ms > 2'000'000'000 ? 2'000'000'000 : static_cast<int>(ms);
 }
 

@@ -26,6 +26,7 @@ namespace {
 ProtocolFactory server_ssl_factory(EventLoop& loop, ProtocolFactory factory, const ServerOptions& options) {
   if (!options.ssl) return factory;
   if (options.ssl->side() != ssl::Side::server) throw ValueError("a server needs a server-side SSLContext");
+  check_ssl_timeouts(options.ssl_handshake_timeout, options.ssl_shutdown_timeout);  // now, not per connection
   SSLOptions ssl{*options.ssl, true, {}, options.ssl_handshake_timeout, options.ssl_shutdown_timeout};
   return [&loop, factory = std::move(factory), ssl = std::move(ssl)]() -> std::shared_ptr<StreamProtocolBase> {
     std::shared_ptr<StreamProtocolBase> app = factory();

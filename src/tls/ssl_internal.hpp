@@ -30,6 +30,10 @@ namespace asyncio::detail {
 std::exception_ptr ssl_error(const std::string& what, ssl_st* ssl);
 [[noreturn]] void throw_ssl_error(const std::string& what);
 
+/// Python's checks of ssl_handshake_timeout and ssl_shutdown_timeout: ValueError unless each is
+/// a positive number (+inf: no limit).
+void check_ssl_timeouts(double handshake_timeout, double shutdown_timeout);
+
 struct SSLOptions {
   ssl::SSLContext context;
   bool server_side = false;

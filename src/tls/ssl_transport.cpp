@@ -37,6 +37,18 @@ std::string format_seconds(double s) {
   return text;
 }
 
+}  // namespace
+
+void check_ssl_timeouts(double handshake_timeout, double shutdown_timeout) {
+  // Python's SSLProtocol: positive numbers only (NaN is none); +inf waits without a limit.
+  if (!(handshake_timeout > 0))
+    throw ValueError("ssl_handshake_timeout should be a positive number, got " + format_seconds(handshake_timeout));
+  if (!(shutdown_timeout > 0))
+    throw ValueError("ssl_shutdown_timeout should be a positive number, got " + format_seconds(shutdown_timeout));
+}
+
+namespace {
+
 // Client side: SNI, and the name (or address) the certificate must carry.
 void set_server_name(SSL* ssl, const ssl::SSLContext& ctx, const std::string& host) {
   if (host.empty()) {
@@ -64,6 +76,7 @@ void set_server_name(SSL* ssl, const ssl::SSLContext& ctx, const std::string& ho
 SSLProtocol::SSLProtocol(EventLoop& loop, std::shared_ptr<StreamProtocolBase> app, SSLOptions options,
                          Future<void> waiter)
     : loop_(&loop), options_(std::move(options)), waiter_(std::move(waiter)) {
+  check_ssl_timeouts(options_.handshake_timeout, options_.shutdown_timeout);
   set_app_protocol(std::move(app));
   ssl_ = SSL_new(options_.context.native());
   if (!ssl_) throw_ssl_error("SSL_new");
