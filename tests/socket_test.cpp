@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 
 #include <algorithm>
 #include <csignal>
@@ -75,6 +76,27 @@ TEST(socket, MoveTransfersOwnershipAndClosesOnce) {
     c = Socket(AF_INET6, SOCK_STREAM);  // move-assign closes the old one
   }
   EXPECT_EQ(net_test::count_open_fds(), before);
+}
+
+TEST(socket, ListenWithANegativeBacklogMeansZeroAsInPython) {
+  // Linux reads a negative backlog as the largest one; as 0 the kernel queues a single finished
+  // handshake, and further connects stay pending while nothing is accepted.
+  Socket listener(AF_INET, SOCK_STREAM);
+  listener.bind(SocketAddress::ip("127.0.0.1", 0));
+  listener.listen(-1);
+  SocketAddress addr = listener.getsockname();
+  std::vector<Socket> clients;
+  for (int i = 0; i < 4; ++i) {
+    clients.emplace_back(AF_INET, SOCK_STREAM);
+    ::connect(clients.back().fileno(), addr.native(), addr.native_size());
+  }
+  ::usleep(100 * 1000);
+  int connected = 0;
+  for (const Socket& c : clients) {
+    pollfd p{c.fileno(), POLLOUT, 0};
+    if (::poll(&p, 1, 0) == 1 && (p.revents & POLLOUT) && c.getsockopt(SOL_SOCKET, SO_ERROR) == 0) ++connected;
+  }
+  EXPECT_LT(connected, 4);
 }
 
 TEST(socket, DetachGivesUpOwnership) {
@@ -406,6 +428,37 @@ TEST(socket_calls, SendtoAndRecvfromUdp) {
   }());
 }
 
+TEST(socket_calls, SockRecvWithANegativeSizeIsValueErrorAndConsumesNothing) {
+  run_loop([]() -> Coro<void> {
+    auto [a, b] = asyncio::socketpair();
+    co_await asyncio::sock_sendall(b, "x");
+    try {
+      co_await asyncio::sock_recv(a, -1);
+      ADD_FAILURE() << "sock_recv(-1) returned";
+    } catch (const asyncio::ValueError& e) {
+      EXPECT_STREQ(e.what(), "negative buffersize in recv");  // Python's socket.recv
+    }
+    EXPECT_EQ(co_await asyncio::sock_recv(a, 10), "x");
+  }());
+}
+
+TEST(socket_calls, SockRecvfromWithANegativeSizeIsValueErrorAndConsumesNothing) {
+  run_loop([]() -> Coro<void> {
+    Socket server(AF_INET, SOCK_DGRAM);
+    server.bind(SocketAddress::ip("127.0.0.1", 0));
+    Socket client(AF_INET, SOCK_DGRAM);
+    co_await asyncio::sock_sendto(client, "datagram", server.getsockname());
+    try {
+      co_await asyncio::sock_recvfrom(server, -1);
+      ADD_FAILURE() << "sock_recvfrom(-1) returned";
+    } catch (const asyncio::ValueError& e) {
+      EXPECT_STREQ(e.what(), "negative buffersize in recvfrom");  // Python's socket.recvfrom
+    }
+    asyncio::RecvFromResult r = co_await asyncio::sock_recvfrom(server, 100);
+    EXPECT_EQ(r.data, "datagram");
+  }());
+}
+
 // ---- sock_sendfile --------------------------------------------------------------------------------
 
 namespace {
@@ -537,6 +590,23 @@ TEST(sock_sendfile, BadArgumentsRaiseValueError) {
     EXPECT_THROW(co_await asyncio::sock_sendfile(udp, fd), asyncio::ValueError);
     EXPECT_THROW(co_await asyncio::sock_sendfile(pair.first, fd, -1), asyncio::ValueError);
     EXPECT_THROW(co_await asyncio::sock_sendfile(pair.first, fd, 0, 0, true), asyncio::ValueError);
+  }());
+  ::close(fd);
+}
+
+TEST(sock_sendfile, ANegativeCountIsValueErrorNotTheWholeFile) {
+  net_test::TempDir dir;
+  std::string content;
+  int fd = net_test::patterned_file(dir, 10, content);
+  run_loop([&]() -> Coro<void> {
+    auto pair = asyncio::socketpair();
+    try {
+      co_await asyncio::sock_sendfile(pair.first, fd, 0, -1, true);
+      ADD_FAILURE() << "count -1 was accepted";
+    } catch (const asyncio::ValueError& e) {
+      EXPECT_STREQ(e.what(), "count must be a positive integer (got -1)");  // Python's message
+    }
+    EXPECT_EQ(::lseek(fd, 0, SEEK_CUR), 0);
   }());
   ::close(fd);
 }

@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 
+#include "log_capture.hpp"
 #include "net_support.hpp"
 
 using asyncio::Coro;
@@ -132,6 +133,58 @@ TEST(ssl, AnUntrustedCertificateFailsTheHandshakeAndLeaksNothing) {
     co_await server.wait_closed();
   }());
   EXPECT_EQ(net_test::count_open_fds(), fds_before);
+}
+
+TEST(ssl, CancellingOpenConnectionAtAnyPointLogsNothingAndLeaksNothing) {
+  testing_support::LogCapture log;
+  int fds_before = net_test::count_open_fds();
+  run_loop([]() -> Coro<void> {
+    asyncio::Server server = co_await start_echo_server();
+    ssl::SSLContext client = trusting_client();  // loading the CAs once keeps the test quick
+    // Cancel after 0, 1, ... loop iterations: during the connect, while the transport starts,
+    // during the handshake, and after it.
+    int cancelled = 0, connected = 0;
+    // Until a connection is made before its cancel (the name lookup runs on a thread: that
+    // takes a hundred iterations or so).
+    for (int iterations = 0; connected == 0 && iterations < 300; ++iterations) {
+      auto options = tls_client_options(client);
+      auto connecting = asyncio::create_task(asyncio::open_connection("127.0.0.1", port_of(server), std::move(options)));
+      for (int i = 0; i < iterations; ++i) co_await asyncio::sleep(0);
+      connecting.cancel();
+      try {
+        auto conn = co_await connecting;  // it finished before the cancel
+        ++connected;
+        conn.second.close();
+        co_await conn.second.wait_closed();
+      } catch (const asyncio::CancelledError&) {
+        ++cancelled;
+      }
+    }
+    EXPECT_GT(cancelled, 0);
+    EXPECT_EQ(connected, 1);  // the range reaches past the handshake
+    co_await asyncio::sleep(0.05);  // the server's side of each connection ends too
+    server.close();
+    co_await server.wait_closed();
+  }());
+  EXPECT_EQ(log.count("never retrieved"), 0u);
+  EXPECT_EQ(net_test::count_open_fds(), fds_before);
+}
+
+TEST(ssl, SetWriteBufferLimitsRefusesANegativeMarkWithPythonsMessage) {
+  run_loop([]() -> Coro<void> {
+    asyncio::Server server = co_await start_echo_server();
+    auto options = tls_client_options(trusting_client());
+    auto [reader, writer] = co_await asyncio::open_connection("127.0.0.1", port_of(server), std::move(options));
+    try {
+      writer.transport().set_write_buffer_limits(-1);
+      ADD_FAILURE() << "a negative high mark was accepted";
+    } catch (const asyncio::ValueError& e) {
+      EXPECT_STREQ(e.what(), "high (-1) must be >= low (-1) must be >= 0");
+    }
+    EXPECT_EQ(writer.transport().get_write_buffer_limits(), std::make_pair(std::size_t{16384}, std::size_t{65536}));
+    writer.close();
+    co_await writer.wait_closed();
+  }());
 }
 
 TEST(ssl, AHostNameTheCertificateDoesNotCarryIsRefused) {

@@ -389,6 +389,80 @@ TEST(streams, CancelledReadexactlyKeepsTheBufferedBytes) {
   }());
 }
 
+TEST(streams, ReadexactlyWithANegativeSizeIsValueErrorAndConsumesNothing) {
+  run_loop([]() -> Coro<void> {
+    StreamReader r;
+    r.feed_data("abc");
+    try {
+      co_await r.readexactly(-1);
+      ADD_FAILURE() << "readexactly(-1) returned";
+    } catch (const asyncio::ValueError& e) {
+      EXPECT_STREQ(e.what(), "readexactly size can not be less than zero");  // Python's message
+    }
+    EXPECT_EQ(r.buffered(), 3u);
+  }());
+}
+
+TEST(streams, FeedDataAfterFeedEofIsRuntimeErrorAndKeepsNoData) {
+  run_loop([]() -> Coro<void> {
+    StreamReader r;
+    r.feed_data("abc");
+    r.feed_eof();
+    try {
+      r.feed_data("late");
+      ADD_FAILURE() << "feed_data after feed_eof was accepted";
+    } catch (const asyncio::RuntimeError& e) {
+      EXPECT_STREQ(e.what(), "feed_data after feed_eof");  // Python's assertion message
+    }
+    EXPECT_EQ(co_await r.read(), "abc");
+    EXPECT_TRUE(r.at_eof());
+  }());
+}
+
+TEST(streams, StreamReaderLimitMustBePositive) {
+  for (std::ptrdiff_t limit : {std::ptrdiff_t{0}, std::ptrdiff_t{-1}}) {
+    try {
+      StreamReader r(limit);
+      ADD_FAILURE() << "StreamReader(" << limit << ") was accepted";
+    } catch (const asyncio::ValueError& e) {
+      EXPECT_STREQ(e.what(), "Limit cannot be <= 0");
+    }
+  }
+}
+
+TEST(streams, OpenConnectionWithANegativeLimitIsValueErrorBeforeConnecting) {
+  run_loop([]() -> Coro<void> {
+    asyncio::ConnectOptions options;
+    // Nothing listens on port 1: a connection attempt would fail differently.
+    auto connecting = asyncio::open_connection("127.0.0.1", 1, std::move(options), -1);
+    try {
+      co_await std::move(connecting);
+      ADD_FAILURE() << "open_connection with limit -1 returned";
+    } catch (const asyncio::ValueError& e) {
+      EXPECT_STREQ(e.what(), "Limit cannot be <= 0");
+    }
+  }());
+}
+
+TEST(streams, StartServerWithANegativeLimitIsValueError) {
+  run_loop([]() -> Coro<void> {
+    asyncio::ServerOptions options;
+    asyncio::ClientConnectedCallback cb = echo_lines;
+    EXPECT_THROW(co_await asyncio::start_server(cb, "127.0.0.1", 0, std::move(options), -1), asyncio::ValueError);
+  }());
+}
+
+TEST(streams, UnixConnectionAndServerWithANonPositiveLimitAreValueError) {
+  net_test::TempDir dir;
+  run_loop([&]() -> Coro<void> {
+    asyncio::ServerOptions options;
+    asyncio::ClientConnectedCallback cb = echo_lines;
+    EXPECT_THROW(co_await asyncio::start_unix_server(cb, dir.file("s"), std::move(options), 0), asyncio::ValueError);
+    auto connecting = asyncio::open_unix_connection(dir.file("s"), -1);
+    EXPECT_THROW(co_await std::move(connecting), asyncio::ValueError);
+  }());
+}
+
 TEST(streams, CancelledDrainLeavesTheWriterUsable) {
   run_loop([]() -> Coro<void> {
     Accepted acc;

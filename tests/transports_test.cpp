@@ -254,6 +254,48 @@ TEST(transport, WriteBufferLimitsDefaultsAndValidation) {
   }());
 }
 
+TEST(transport, SetWriteBufferLimitsRefusesANegativeMarkWithPythonsMessage) {
+  run_loop([]() -> Coro<void> {
+    Harness h;
+    asyncio::Server server = co_await asyncio::create_server(h.factory(), "127.0.0.1", 0);
+    auto conn = co_await asyncio::create_connection(recorder, "127.0.0.1", net_test::port_of(server));
+    auto transport = conn.first;
+    auto client = conn.second;
+    try {
+      transport->set_write_buffer_limits(-1);  // low defaults to -1 // 4 == -1, as in Python
+      ADD_FAILURE() << "a negative high mark was accepted";
+    } catch (const asyncio::ValueError& e) {
+      EXPECT_STREQ(e.what(), "high (-1) must be >= low (-1) must be >= 0");
+    }
+    EXPECT_THROW(transport->set_write_buffer_limits(100, -1), asyncio::ValueError);
+    EXPECT_EQ(transport->get_write_buffer_limits(), std::make_pair(std::size_t{16384}, std::size_t{65536}));
+    transport->close();
+    co_await client->done;
+  }());
+}
+
+namespace {
+struct QuietDatagrams : asyncio::DatagramProtocol {};
+std::shared_ptr<QuietDatagrams> quiet_datagrams() { return std::make_shared<QuietDatagrams>(); }
+}  // namespace
+
+TEST(transport_datagram, SetWriteBufferLimitsRefusesANegativeMarkWithPythonsMessage) {
+  run_loop([]() -> Coro<void> {
+    std::pair<Socket, Socket> pair = asyncio::socketpair(AF_UNIX, SOCK_DGRAM);
+    asyncio::DatagramOptions options;
+    options.sock = std::move(pair.first);
+    auto endpoint = co_await asyncio::create_datagram_endpoint(quiet_datagrams, std::move(options));
+    try {
+      endpoint.first->set_write_buffer_limits(std::nullopt, -2);
+      ADD_FAILURE() << "a negative low mark was accepted";
+    } catch (const asyncio::ValueError& e) {
+      EXPECT_STREQ(e.what(), "high (-8) must be >= low (-2) must be >= 0");
+    }
+    EXPECT_EQ(endpoint.first->get_write_buffer_limits(), std::make_pair(std::size_t{16384}, std::size_t{65536}));
+    endpoint.first->abort();
+  }());
+}
+
 TEST(transport, FullBufferPausesWritingAndDrainingResumes) {
   run_loop([]() -> Coro<void> {
     Harness h;
@@ -957,6 +999,19 @@ TEST(transport_server, StartServerOnAHostList) {
   }());
 }
 
+TEST(transport_server, BacklogZeroStillAcceptsConnections) {
+  run_loop([]() -> Coro<void> {
+    Harness h;
+    asyncio::ServerOptions options;
+    options.backlog = 0;  // Python's accept loop would take range(0) connections per wakeup: none
+    asyncio::Server server = co_await asyncio::create_server(h.factory(), "127.0.0.1", 0, std::move(options));
+    auto conn = co_await asyncio::create_connection(recorder, "127.0.0.1", net_test::port_of(server));
+    co_await wait_until([&] { return h.accepted.size() == 1; }, 2.0);
+    conn.first->close();
+    co_await conn.second->done;
+  }());
+}
+
 TEST(transport_server, AcceptBacksOffOnEmfileAndResumes) {
   int before = net_test::count_open_fds();
   run_loop([]() -> Coro<void> {
@@ -1210,6 +1265,26 @@ TEST(sendfile, PeerResetFailsTheSendAndClosesTheTransport) {
     EXPECT_TRUE(link.client->lost_with != nullptr);
     EXPECT_TRUE(link.transport->is_closing());
     EXPECT_GT(file_position(fd), 0);
+  }());
+  ::close(fd);
+}
+
+TEST(sendfile, ANegativeCountIsValueErrorNotTheWholeFile) {
+  net_test::TempDir dir;
+  std::string content;
+  int fd = net_test::patterned_file(dir, 10, content);
+  run_loop([&]() -> Coro<void> {
+    SendfileLink link;
+    co_await connect(link, false);
+    try {
+      co_await asyncio::sendfile(*link.transport, fd, 0, -1);
+      ADD_FAILURE() << "count -1 was accepted";
+    } catch (const asyncio::ValueError& e) {
+      EXPECT_STREQ(e.what(), "count must be a positive integer (got -1)");  // Python's message
+    }
+    EXPECT_EQ(file_position(fd), 0);
+    link.transport->close();
+    co_await link.client->done;
   }());
   ::close(fd);
 }

@@ -118,6 +118,7 @@ class Socket {
   int detach() noexcept;
 
   void bind(const SocketAddress& address);
+  /// A negative backlog is 0, as in Python.
   void listen(int backlog = 100);
   SocketAddress getsockname() const;
   SocketAddress getpeername() const;
@@ -345,7 +346,11 @@ class SendFileOp final : public SockOp {
 }  // namespace detail
 
 /// Receives up to `nbytes` (Python's loop.sock_recv). An empty string means end of stream.
-inline detail::RecvOp sock_recv(Socket& sock, std::size_t nbytes) noexcept { return {sock, nbytes}; }
+/// ValueError("negative buffersize in recv") for a negative nbytes, as Python's socket.recv.
+inline detail::RecvOp sock_recv(Socket& sock, std::ptrdiff_t nbytes) {
+  if (nbytes < 0) throw ValueError("negative buffersize in recv");
+  return {sock, static_cast<std::size_t>(nbytes)};
+}
 /// Receives into `buf`; returns the byte count (0: end of stream). No allocation.
 inline detail::RecvIntoOp sock_recv_into(Socket& sock, std::span<char> buf) noexcept { return {sock, buf}; }
 /// Sends all of `data`, waiting as needed. `data` must stay alive until the await completes.
@@ -361,8 +366,12 @@ inline detail::AcceptOp sock_accept(Socket& sock) noexcept { return detail::Acce
 inline detail::SendToOp sock_sendto(Socket& sock, std::string_view data, const SocketAddress& address) noexcept {
   return {sock, data, address};
 }
-/// Receives one datagram of at most `bufsize` bytes, with its sender.
-inline detail::RecvFromOp sock_recvfrom(Socket& sock, std::size_t bufsize) noexcept { return {sock, bufsize}; }
+/// Receives one datagram of at most `bufsize` bytes, with its sender. ValueError("negative
+/// buffersize in recvfrom") for a negative bufsize, as Python's socket.recvfrom.
+inline detail::RecvFromOp sock_recvfrom(Socket& sock, std::ptrdiff_t bufsize) {
+  if (bufsize < 0) throw ValueError("negative buffersize in recvfrom");
+  return {sock, static_cast<std::size_t>(bufsize)};
+}
 /// Receives one datagram into `buf`, with its sender.
 inline detail::RecvFromIntoOp sock_recvfrom_into(Socket& sock, std::span<char> buf) noexcept { return {sock, buf}; }
 
@@ -372,11 +381,11 @@ inline detail::RecvFromIntoOp sock_recvfrom_into(Socket& sock, std::span<char> b
 /// `offset` plus that, as in Python, also when the send fails part-way. A regular file goes
 /// through sendfile(2), without copying through user space; anything else (a pipe, say) is read
 /// on the default executor and sent with sock_sendall, or, with `fallback` false, raises
-/// SendfileNotAvailableError. ValueError for a socket that is not SOCK_STREAM, a negative
-/// offset or a zero count.
+/// SendfileNotAvailableError. ValueError for a socket that is not SOCK_STREAM, a count that is
+/// not positive ("count must be a positive integer (got -1)") or a negative offset.
 ///   int fd = ::open("index.html", O_RDONLY | O_CLOEXEC);
 ///   std::size_t sent = co_await asyncio::sock_sendfile(conn, fd);
-Coro<std::size_t> sock_sendfile(Socket& sock, int file_fd, std::int64_t offset, std::optional<std::size_t> count,
+Coro<std::size_t> sock_sendfile(Socket& sock, int file_fd, std::int64_t offset, std::optional<std::int64_t> count,
                                 bool fallback);
 Coro<std::size_t> sock_sendfile(Socket& sock, int file_fd, std::int64_t offset = 0);
 

@@ -51,7 +51,8 @@
 
 namespace asyncio {
 
-/// Python's streams._DEFAULT_LIMIT (64 KiB).
+/// Python's streams._DEFAULT_LIMIT (64 KiB). The `limit` arguments are signed, so that a
+/// negative one is Python's ValueError("Limit cannot be <= 0"), not a huge unsigned limit.
 inline constexpr std::size_t DEFAULT_LIMIT = 64 * 1024;
 
 namespace detail {
@@ -64,7 +65,8 @@ struct WriterCore;
 class StreamReader {
  public:
   /// A reader fed by hand with feed_data / feed_eof (no transport), with this buffer limit.
-  explicit StreamReader(std::size_t limit = DEFAULT_LIMIT);
+  /// ValueError("Limit cannot be <= 0") unless limit > 0.
+  explicit StreamReader(std::ptrdiff_t limit = DEFAULT_LIMIT);
   explicit StreamReader(std::shared_ptr<detail::ReaderState> state) noexcept : s_(std::move(state)) {}
 
   /// Up to `n` bytes (at least one, unless at EOF: ""), or with n < 0 everything until EOF.
@@ -77,11 +79,14 @@ class StreamReader {
   /// LimitOverrunError if the separator is not within `limit` bytes (the data stays buffered).
   Coro<std::string> readuntil(std::string separator = "\n");
   /// Exactly `n` bytes; IncompleteReadError if the stream ends first (the data is consumed).
-  Coro<std::string> readexactly(std::size_t n);
+  /// ValueError for a negative n (signed, so that -1 is not read as 2^64 - 1).
+  Coro<std::string> readexactly(std::ptrdiff_t n);
   /// True once EOF was fed and the buffer is empty.
   bool at_eof() const;
 
   // ---- the feeding side (the protocol calls these; public as in Python) ----
+  /// RuntimeError("feed_data after feed_eof") once feed_eof was called (Python asserts); the data
+  /// is dropped.
   void feed_data(std::string_view data);
   void feed_eof();
   std::exception_ptr exception() const;
@@ -148,22 +153,22 @@ using ClientConnectedCallback = std::function<Coro<void>(StreamReader, StreamWri
 
 /// Connects and returns (reader, writer) (Python's asyncio.open_connection).
 Coro<std::pair<StreamReader, StreamWriter>> open_connection(std::string host, std::uint16_t port,
-                                                            ConnectOptions options, std::size_t limit = DEFAULT_LIMIT);
+                                                            ConnectOptions options, std::ptrdiff_t limit = DEFAULT_LIMIT);
 Coro<std::pair<StreamReader, StreamWriter>> open_connection(std::string host, std::uint16_t port);
 /// Serves `client_connected_cb(reader, writer)` for each connection, each in its own task
 /// (Python's asyncio.start_server).
 Coro<Server> start_server(ClientConnectedCallback client_connected_cb, std::string host, std::uint16_t port,
-                          ServerOptions options, std::size_t limit = DEFAULT_LIMIT);
+                          ServerOptions options, std::ptrdiff_t limit = DEFAULT_LIMIT);
 Coro<Server> start_server(ClientConnectedCallback client_connected_cb, std::string host, std::uint16_t port);
 /// The same on every address of every host (see create_server with a host list).
 Coro<Server> start_server(ClientConnectedCallback client_connected_cb, std::vector<std::string> hosts,
-                          std::uint16_t port, ServerOptions options, std::size_t limit = DEFAULT_LIMIT);
+                          std::uint16_t port, ServerOptions options, std::ptrdiff_t limit = DEFAULT_LIMIT);
 Coro<Server> start_server(ClientConnectedCallback client_connected_cb, std::vector<std::string> hosts,
                           std::uint16_t port);
 /// The same on Unix sockets.
-Coro<std::pair<StreamReader, StreamWriter>> open_unix_connection(std::string path, std::size_t limit = DEFAULT_LIMIT);
+Coro<std::pair<StreamReader, StreamWriter>> open_unix_connection(std::string path, std::ptrdiff_t limit = DEFAULT_LIMIT);
 Coro<Server> start_unix_server(ClientConnectedCallback client_connected_cb, std::string path, ServerOptions options,
-                               std::size_t limit = DEFAULT_LIMIT);
+                               std::ptrdiff_t limit = DEFAULT_LIMIT);
 Coro<Server> start_unix_server(ClientConnectedCallback client_connected_cb, std::string path);
 
 }  // namespace asyncio

@@ -133,9 +133,9 @@ class Transport : public BaseTransport {
   /// (low, high), as Python returns them.
   virtual std::pair<std::size_t, std::size_t> get_write_buffer_limits() const noexcept = 0;
   /// Python's rules: high defaults to 64 KiB (or 4 × low), low to high / 4. ValueError unless
-  /// high >= low >= 0.
-  virtual void set_write_buffer_limits(std::optional<std::size_t> high = std::nullopt,
-                                       std::optional<std::size_t> low = std::nullopt) = 0;
+  /// high >= low >= 0 (signed, so that a negative mark is that error, not a huge mark).
+  virtual void set_write_buffer_limits(std::optional<std::ptrdiff_t> high = std::nullopt,
+                                       std::optional<std::ptrdiff_t> low = std::nullopt) = 0;
 
  protected:
   virtual void write_chunks(std::span<const std::string_view> chunks) = 0;
@@ -156,8 +156,9 @@ class DatagramTransport : public BaseTransport {
   /// Bytes queued (each datagram counts its size plus 8, as asyncio).
   virtual std::size_t get_write_buffer_size() const noexcept = 0;
   virtual std::pair<std::size_t, std::size_t> get_write_buffer_limits() const noexcept = 0;
-  virtual void set_write_buffer_limits(std::optional<std::size_t> high = std::nullopt,
-                                       std::optional<std::size_t> low = std::nullopt) = 0;
+  /// As Transport::set_write_buffer_limits.
+  virtual void set_write_buffer_limits(std::optional<std::ptrdiff_t> high = std::nullopt,
+                                       std::optional<std::ptrdiff_t> low = std::nullopt) = 0;
 };
 
 /// Makes the protocol for a new connection.
@@ -202,6 +203,8 @@ struct ServerOptions {
   int flags = AI_PASSIVE;
   /// Serve on this listening (or bound) socket instead of host and port (Python's sock=).
   Socket sock{};
+  /// listen()'s backlog (negative: 0, as Python's socket.listen); also how many connections are
+  /// accepted per wakeup (at least one).
   int backlog = 100;
   /// SO_REUSEADDR; nullopt means true, as asyncio does on POSIX.
   std::optional<bool> reuse_address{};
@@ -367,11 +370,12 @@ Coro<std::shared_ptr<Transport>> start_tls(Transport& transport, std::shared_ptr
 /// a file sendfile(2) refuses, is read on the default executor and written block by block unless
 /// `fallback` is false (SendfileNotAvailableError). Until it ends, write() on the transport raises
 /// RuntimeError, and close() waits for it as for buffered data. RuntimeError if the transport is
-/// closing; ValueError for a negative offset or a zero count.
+/// closing; ValueError for a count that is not positive or a negative offset (signed, as Python's
+/// ints: -1 is that error, not "to the end").
 ///   int fd = ::open("index.html", O_RDONLY | O_CLOEXEC);
 ///   std::size_t sent = co_await asyncio::sendfile(writer.transport(), fd);
 Coro<std::size_t> sendfile(Transport& transport, int file_fd, std::int64_t offset = 0,
-                           std::optional<std::size_t> count = std::nullopt, bool fallback = true);
+                           std::optional<std::int64_t> count = std::nullopt, bool fallback = true);
 
 /// Listens on host:port (host "": every interface; port 0: any free port) and runs a protocol per
 /// accepted connection (Python's loop.create_server). A host that resolves to several addresses

@@ -132,13 +132,8 @@ class DatagramSocketTransport final : public DatagramTransport, private FdListen
   void abort() override { force_close(nullptr); }
   std::size_t get_write_buffer_size() const noexcept override { return queued_; }
   std::pair<std::size_t, std::size_t> get_write_buffer_limits() const noexcept override { return {low_, high_}; }
-  void set_write_buffer_limits(std::optional<std::size_t> high, std::optional<std::size_t> low) override {
-    if (!high) high = low ? 4 * *low : 64 * 1024;
-    if (!low) low = *high / 4;
-    if (*high < *low)
-      throw ValueError("high (" + std::to_string(*high) + ") must be >= low (" + std::to_string(*low) + ") must be >= 0");
-    high_ = *high;
-    low_ = *low;
+  void set_write_buffer_limits(std::optional<std::ptrdiff_t> high, std::optional<std::ptrdiff_t> low) override {
+    std::tie(low_, high_) = write_buffer_limits(high, low);
     maybe_pause_protocol();
   }
 

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <system_error>
+#include <tuple>
 #include <unordered_set>
 #include <vector>
 
@@ -46,7 +47,7 @@ class SocketTransport final : public Transport, private FdListener, private Clos
   void abort() override;
   std::size_t get_write_buffer_size() const noexcept override { return wbuf_.size(); }
   std::pair<std::size_t, std::size_t> get_write_buffer_limits() const noexcept override { return {low_, high_}; }
-  void set_write_buffer_limits(std::optional<std::size_t> high, std::optional<std::size_t> low) override;
+  void set_write_buffer_limits(std::optional<std::ptrdiff_t> high, std::optional<std::ptrdiff_t> low) override;
 
   // ---- asyncio::sendfile (the transport side; net/transport_sendfile.cpp and streams/sendfile.cpp drive it) ----
   /// A regular file the transport sends with sendfile(2) once its write buffer is empty.
@@ -198,9 +199,18 @@ bool is_os_error(const std::exception_ptr& e) noexcept;
 /// callback) to the loop's exception handler.
 void report_fatal_error(EventLoop& loop, const std::exception_ptr& exc, const char* message) noexcept;
 
+/// Python's _FlowControlMixin._set_write_buffer_limits: the (low, high) marks for the arguments of
+/// set_write_buffer_limits, or ValueError.
+std::pair<std::size_t, std::size_t> write_buffer_limits(std::optional<std::ptrdiff_t> high,
+                                                        std::optional<std::ptrdiff_t> low);
+
 /// Waits for a transport that start() scheduled to call its protocol's connection_made (the
 /// `waiter` given to start()). If that fails, or the wait is cancelled, the transport is closed
 /// before the error propagates, so a half-made connection never keeps its descriptor.
 Coro<void> wait_until_started(BaseTransport& transport, Future<void> waiter);
+
+/// For a future whose awaiter is gone: cancels it if pending, else marks its exception retrieved,
+/// so that an error set later, or already set, is not logged as never retrieved.
+void abandon_future(Future<void>& future) noexcept;
 
 }  // namespace asyncio::detail

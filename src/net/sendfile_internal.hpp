@@ -21,8 +21,13 @@ class SocketTransport;
 /// Python's argument checks (ValueError) and the file's kind: true for a regular file, whose
 /// `size` is set; false for anything else, which only the copy path can send (without
 /// `fallback`, SendfileNotAvailableError).
-bool check_sendfile_file(int file_fd, std::int64_t offset, std::optional<std::size_t> count, bool fallback,
+bool check_sendfile_file(int file_fd, std::int64_t offset, std::optional<std::int64_t> count, bool fallback,
                          std::int64_t& size);
+/// A `count` check_sendfile_file accepted (positive), as the copy and native paths take it.
+inline std::optional<std::size_t> sendfile_count(std::optional<std::int64_t> count) noexcept {
+  if (!count) return std::nullopt;
+  return static_cast<std::size_t>(*count);
+}
 
 /// Python's _sock_sendfile_fallback / _sendfile_fallback: reads the file from `offset` (`count`
 /// bytes, or to its end) block by block on the default executor, since it may be a pipe or a slow

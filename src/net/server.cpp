@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <set>
@@ -50,8 +51,9 @@ class ServerCore::Listener final : public FdListener {
   }
 
   void on_fd_ready(std::uint32_t) noexcept override {
-    // Up to `backlog` connections per readiness event, as asyncio does.
-    for (int i = 0; i < core_.backlog_ && registered_; ++i) {
+    // Up to `backlog` connections per readiness event, as asyncio does; but at least one, or a
+    // server with backlog <= 0 would never accept and the ready listener would spin the loop.
+    for (int i = 0; i < std::max(core_.backlog_, 1) && registered_; ++i) {
       SocketAddress peer;
       socklen_t len = SocketAddress::capacity();
       int fd = ::accept4(sock_.fileno(), peer.native(), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);

@@ -507,6 +507,8 @@ void Socket::bind(const SocketAddress& address) {
 }
 
 void Socket::listen(int backlog) {
+  // As Python's socket.listen: Linux would read a negative backlog as the largest one.
+  if (backlog < 0) backlog = 0;
   if (::listen(fd_, backlog) < 0) throw_errno(errno, "listen");
 }
 
@@ -551,10 +553,11 @@ std::pair<Socket, Socket> socketpair(int family, int type, int proto) {
 
 namespace detail {
 
-bool check_sendfile_file(int file_fd, std::int64_t offset, std::optional<std::size_t> count, bool fallback,
+bool check_sendfile_file(int file_fd, std::int64_t offset, std::optional<std::int64_t> count, bool fallback,
                          std::int64_t& size) {
+  // In Python's order: count, then offset.
+  if (count && *count <= 0) throw ValueError("count must be a positive integer (got " + std::to_string(*count) + ")");
   if (offset < 0) throw ValueError("offset must be a non-negative integer (got " + std::to_string(offset) + ")");
-  if (count && *count == 0) throw ValueError("count must be a positive integer (got 0)");
   struct stat st {};
   if (::fstat(file_fd, &st) < 0) throw_errno(errno, "fstat");
   bool regular = S_ISREG(st.st_mode);
@@ -600,11 +603,12 @@ Coro<void> send_all_block(Socket& sock, std::string_view block) { co_await sock_
 
 }  // namespace
 
-Coro<std::size_t> sock_sendfile(Socket& sock, int file_fd, std::int64_t offset, std::optional<std::size_t> count,
+Coro<std::size_t> sock_sendfile(Socket& sock, int file_fd, std::int64_t offset, std::optional<std::int64_t> count_arg,
                                 bool fallback) {
   if (sock.type() != SOCK_STREAM) throw ValueError("only SOCK_STREAM type sockets are supported");
   std::int64_t size = 0;
-  bool regular = detail::check_sendfile_file(file_fd, offset, count, fallback, size);
+  bool regular = detail::check_sendfile_file(file_fd, offset, count_arg, fallback, size);
+  std::optional<std::size_t> count = detail::sendfile_count(count_arg);
   std::size_t sent = 0;
   std::exception_ptr failure;
   try {

@@ -4,7 +4,9 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <limits>
 #include <system_error>
 
 #include "asyncio/log.hpp"
@@ -339,13 +341,8 @@ void SocketTransport::write_eof() {
   if (wbuf_.empty() && !sendfile_busy_ && sock_) ::shutdown(fd_, SHUT_WR);
 }
 
-void SocketTransport::set_write_buffer_limits(std::optional<std::size_t> high, std::optional<std::size_t> low) {
-  if (!high) high = low ? 4 * *low : 64 * 1024;
-  if (!low) low = *high / 4;
-  if (*high < *low)
-    throw ValueError("high (" + std::to_string(*high) + ") must be >= low (" + std::to_string(*low) + ") must be >= 0");
-  high_ = *high;
-  low_ = *low;
+void SocketTransport::set_write_buffer_limits(std::optional<std::ptrdiff_t> high, std::optional<std::ptrdiff_t> low) {
+  std::tie(low_, high_) = write_buffer_limits(high, low);
   maybe_pause_protocol();
 }
 
@@ -489,6 +486,20 @@ void SocketTransport::call_connection_lost(std::exception_ptr exc) noexcept {
   }
 }
 
+std::pair<std::size_t, std::size_t> write_buffer_limits(std::optional<std::ptrdiff_t> high,
+                                                        std::optional<std::ptrdiff_t> low) {
+  if (!high) {
+    // 4 × low, saturated where Python's ints would just grow.
+    constexpr std::ptrdiff_t kMax = std::numeric_limits<std::ptrdiff_t>::max() / 4;
+    high = !low ? 64 * 1024 : 4 * std::clamp(*low, -kMax, kMax);
+  }
+  // Python's floor division, so that the message names the same low mark for a negative high.
+  if (!low) low = *high / 4 - (*high % 4 < 0 ? 1 : 0);
+  if (!(*high >= *low && *low >= 0))
+    throw ValueError("high (" + std::to_string(*high) + ") must be >= low (" + std::to_string(*low) + ") must be >= 0");
+  return {static_cast<std::size_t>(*low), static_cast<std::size_t>(*high)};
+}
+
 Coro<void> wait_until_started(BaseTransport& transport, Future<void> waiter) {
   std::exception_ptr err;
   try {
@@ -497,8 +508,17 @@ Coro<void> wait_until_started(BaseTransport& transport, Future<void> waiter) {
     err = std::current_exception();
   }
   if (err) {
+    // A cancellation that came in after the waiter failed left its error unretrieved.
+    abandon_future(waiter);
     transport.close();
     std::rethrow_exception(err);
+  }
+}
+
+void abandon_future(Future<void>& future) noexcept {
+  try {
+    if (!future.cancel() && !future.cancelled()) (void)future.exception();
+  } catch (...) {
   }
 }
 

@@ -24,10 +24,21 @@ Coro<std::pair<std::shared_ptr<Transport>, std::shared_ptr<StreamProtocolBase>>>
   Future<void> waiter = loop.create_future<void>();
   auto transport = std::make_shared<SocketTransport>(loop, std::move(sock), wire, nullptr, nullptr);
   transport->start(waiter);
-  co_await wait_until_started(*transport, std::move(waiter));
+  std::exception_ptr failed;
+  try {
+    co_await wait_until_started(*transport, std::move(waiter));
+  } catch (...) {
+    failed = std::current_exception();
+  }
+  if (failed) {
+    // Cancelled or failed before the handshake is awaited: its future must not keep an error
+    // nobody will retrieve (the closing connection fails the handshake).
+    if (handshake) abandon_future(handshake);
+    std::rethrow_exception(failed);
+  }
   std::shared_ptr<Transport> app_transport = transport;
   if (ssl) {
-    co_await wait_until_started(*transport, std::move(handshake));  // closes the socket on failure
+    co_await wait_until_started(*transport, handshake);  // closes the socket on failure
     app_transport = static_cast<SSLProtocol&>(*wire).app_transport();
   }
   co_return std::pair<std::shared_ptr<Transport>, std::shared_ptr<StreamProtocolBase>>(app_transport, protocol);

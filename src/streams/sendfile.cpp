@@ -14,7 +14,7 @@ namespace {
 
 /// TLS: only the copy path can send a file (the kernel would send it unencrypted), as in Python.
 Coro<std::size_t> sendfile_over_tls(detail::SSLTransport& tls, int file_fd, std::int64_t offset,
-                                    std::optional<std::size_t> count, bool fallback) {
+                                    std::optional<std::int64_t> count, bool fallback) {
   if (!fallback) throw SendfileNotAvailableError("fallback is disabled and native sendfile is not supported over TLS");
   auto* socket = dynamic_cast<detail::SocketTransport*>(tls.socket_transport());
   if (tls.is_closing() || !socket) throw RuntimeError("Transport is closing");
@@ -24,7 +24,7 @@ Coro<std::size_t> sendfile_over_tls(detail::SSLTransport& tls, int file_fd, std:
   std::size_t sent = 0;
   std::exception_ptr failure;
   try {
-    co_await detail::transport_sendfile_by_copy(tls, *socket, file_fd, offset, count, sent);
+    co_await detail::transport_sendfile_by_copy(tls, *socket, file_fd, offset, detail::sendfile_count(count), sent);
   } catch (...) {
     failure = std::current_exception();
   }
@@ -35,15 +35,16 @@ Coro<std::size_t> sendfile_over_tls(detail::SSLTransport& tls, int file_fd, std:
 
 }  // namespace
 
-Coro<std::size_t> sendfile(Transport& transport, int file_fd, std::int64_t offset, std::optional<std::size_t> count,
-                           bool fallback) {
+Coro<std::size_t> sendfile(Transport& transport, int file_fd, std::int64_t offset,
+                           std::optional<std::int64_t> count_arg, bool fallback) {
   if (auto* tls = dynamic_cast<detail::SSLTransport*>(&transport))
-    co_return co_await sendfile_over_tls(*tls, file_fd, offset, count, fallback);
+    co_return co_await sendfile_over_tls(*tls, file_fd, offset, count_arg, fallback);
   auto* socket_transport = dynamic_cast<detail::SocketTransport*>(&transport);
   if (!socket_transport) throw SendfileNotAvailableError("sendfile is not supported by this transport");
   if (transport.is_closing()) throw RuntimeError("Transport is closing");
   std::int64_t size = 0;
-  bool regular = detail::check_sendfile_file(file_fd, offset, count, fallback, size);
+  bool regular = detail::check_sendfile_file(file_fd, offset, count_arg, fallback, size);
+  std::optional<std::size_t> count = detail::sendfile_count(count_arg);
   auto keep_alive = transport.shared_from_this();
   socket_transport->begin_sendfile();
   std::size_t sent = 0;

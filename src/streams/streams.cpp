@@ -106,11 +106,16 @@ constexpr std::size_t kMaxReadChunk = 256 * 1024;
 
 class ReaderState {
  public:
-  explicit ReaderState(std::size_t limit) : limit(limit) {
-    if (limit == 0) throw ValueError("Limit cannot be <= 0");
+  explicit ReaderState(std::ptrdiff_t limit) : limit(checked_limit(limit)) {}
+
+  static std::size_t checked_limit(std::ptrdiff_t limit) {
+    if (limit <= 0) throw ValueError("Limit cannot be <= 0");
+    return static_cast<std::size_t>(limit);
   }
 
   void feed_data(std::string_view data) {
+    // Python asserts this; data after the end would be read as if the stream went on.
+    if (eof) throw RuntimeError("feed_data after feed_eof");
     if (data.empty()) return;
     buffer.append(data);
     after_feed();
@@ -376,8 +381,10 @@ Coro<std::string> readline_impl(std::shared_ptr<ReaderState> s) {
   }
 }
 
-Coro<std::string> readexactly_impl(std::shared_ptr<ReaderState> s, std::size_t n) {
+Coro<std::string> readexactly_impl(std::shared_ptr<ReaderState> s, std::ptrdiff_t signed_n) {
+  if (signed_n < 0) throw ValueError("readexactly size can not be less than zero");
   s->check();
+  const auto n = static_cast<std::size_t>(signed_n);
   if (n == 0) co_return std::string();
   while (s->buffer.size() < n) {
     if (s->eof) {
@@ -394,14 +401,14 @@ Coro<std::string> readexactly_impl(std::shared_ptr<ReaderState> s, std::size_t n
 }  // namespace
 }  // namespace detail
 
-StreamReader::StreamReader(std::size_t limit) : s_(std::make_shared<detail::ReaderState>(limit)) {}
+StreamReader::StreamReader(std::ptrdiff_t limit) : s_(std::make_shared<detail::ReaderState>(limit)) {}
 
 Coro<std::string> StreamReader::read(std::ptrdiff_t n) { return detail::read_impl(s_, n); }
 Coro<std::string> StreamReader::readline() { return detail::readline_impl(s_); }
 Coro<std::string> StreamReader::readuntil(std::string separator) {
   return detail::readuntil_impl(s_, std::move(separator));
 }
-Coro<std::string> StreamReader::readexactly(std::size_t n) { return detail::readexactly_impl(s_, n); }
+Coro<std::string> StreamReader::readexactly(std::ptrdiff_t n) { return detail::readexactly_impl(s_, n); }
 bool StreamReader::at_eof() const { return s_->eof && s_->buffer.empty(); }
 void StreamReader::feed_data(std::string_view data) { s_->feed_data(data); }
 void StreamReader::feed_eof() { s_->feed_eof(); }
@@ -483,15 +490,16 @@ std::any StreamWriter::get_extra_info(std::string_view name, std::any default_va
 namespace {
 
 std::pair<std::shared_ptr<detail::ReaderState>, std::shared_ptr<detail::StreamProtocolImpl>> make_stream_protocol(
-    std::size_t limit) {
+    std::ptrdiff_t limit) {
   auto reader = std::make_shared<detail::ReaderState>(limit);
   auto protocol = std::make_shared<detail::StreamProtocolImpl>(reader, nullptr);
   return {reader, protocol};
 }
 
-ProtocolFactory server_factory(ClientConnectedCallback cb, std::size_t limit) {
+ProtocolFactory server_factory(ClientConnectedCallback cb, std::ptrdiff_t limit) {
   if (!cb) throw ValueError("client_connected_cb is empty");
-  if (limit == 0) throw ValueError("Limit cannot be <= 0");
+  // Checked here, not per connection as in Python, so that start_server raises it.
+  detail::ReaderState::checked_limit(limit);
   return [cb = std::move(cb), limit]() -> std::shared_ptr<StreamProtocolBase> {
     return std::make_shared<detail::StreamProtocolImpl>(std::make_shared<detail::ReaderState>(limit), cb);
   };
@@ -500,7 +508,7 @@ ProtocolFactory server_factory(ClientConnectedCallback cb, std::size_t limit) {
 }  // namespace
 
 Coro<std::pair<StreamReader, StreamWriter>> open_connection(std::string host, std::uint16_t port,
-                                                            ConnectOptions options, std::size_t limit) {
+                                                            ConnectOptions options, std::ptrdiff_t limit) {
   auto made_protocol = make_stream_protocol(limit);
   std::shared_ptr<detail::ReaderState> reader = made_protocol.first;
   std::shared_ptr<detail::StreamProtocolImpl> p = made_protocol.second;
@@ -512,18 +520,18 @@ Coro<std::pair<StreamReader, StreamWriter>> open_connection(std::string host, st
 }
 
 Coro<Server> start_server(ClientConnectedCallback client_connected_cb, std::string host, std::uint16_t port,
-                          ServerOptions options, std::size_t limit) {
+                          ServerOptions options, std::ptrdiff_t limit) {
   return create_server(server_factory(std::move(client_connected_cb), limit), std::move(host), port,
                        std::move(options));
 }
 
 Coro<Server> start_server(ClientConnectedCallback client_connected_cb, std::vector<std::string> hosts,
-                          std::uint16_t port, ServerOptions options, std::size_t limit) {
+                          std::uint16_t port, ServerOptions options, std::ptrdiff_t limit) {
   return create_server(server_factory(std::move(client_connected_cb), limit), std::move(hosts), port,
                        std::move(options));
 }
 
-Coro<std::pair<StreamReader, StreamWriter>> open_unix_connection(std::string path, std::size_t limit) {
+Coro<std::pair<StreamReader, StreamWriter>> open_unix_connection(std::string path, std::ptrdiff_t limit) {
   auto made_protocol = make_stream_protocol(limit);
   std::shared_ptr<detail::ReaderState> reader = made_protocol.first;
   std::shared_ptr<detail::StreamProtocolImpl> p = made_protocol.second;
@@ -534,7 +542,7 @@ Coro<std::pair<StreamReader, StreamWriter>> open_unix_connection(std::string pat
 }
 
 Coro<Server> start_unix_server(ClientConnectedCallback client_connected_cb, std::string path, ServerOptions options,
-                               std::size_t limit) {
+                               std::ptrdiff_t limit) {
   return create_unix_server(server_factory(std::move(client_connected_cb), limit), std::move(path),
                             std::move(options));
 }

@@ -126,7 +126,7 @@ class SSLTransport final : public Transport {
   void abort() override;
   std::size_t get_write_buffer_size() const noexcept override;
   std::pair<std::size_t, std::size_t> get_write_buffer_limits() const noexcept override;
-  void set_write_buffer_limits(std::optional<std::size_t> high, std::optional<std::size_t> low) override;
+  void set_write_buffer_limits(std::optional<std::ptrdiff_t> high, std::optional<std::ptrdiff_t> low) override;
   /// The socket transport underneath (null once the connection is gone).
   Transport* socket_transport() const noexcept;
 

@@ -462,7 +462,8 @@ std::pair<std::size_t, std::size_t> SSLTransport::get_write_buffer_limits() cons
   return t ? t->get_write_buffer_limits() : std::pair<std::size_t, std::size_t>{0, 0};
 }
 
-void SSLTransport::set_write_buffer_limits(std::optional<std::size_t> high, std::optional<std::size_t> low) {
+void SSLTransport::set_write_buffer_limits(std::optional<std::ptrdiff_t> high, std::optional<std::ptrdiff_t> low) {
+  write_buffer_limits(high, low);  // ValueError also once the connection is gone, as in Python
   if (Transport* t = socket_transport()) t->set_write_buffer_limits(high, low);
 }
 
