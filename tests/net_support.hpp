@@ -5,6 +5,7 @@
 #include <asyncio/asyncio.hpp>
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <gtest/gtest.h>
 #include <spawn.h>
 #include <sys/resource.h>
@@ -16,6 +17,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 extern char** environ;
@@ -205,6 +207,46 @@ class FdLimit {
 
  private:
   rlimit saved_{};
+};
+
+/// A pipe with a thread writing `content` into it, `chunk` bytes per write, then closing its
+/// write end; read_fd() is for the test. If the test leaves early (a failed assertion, an
+/// exception under injected faults), the read end is closed first, so the writer stops with EPIPE
+/// (SIGPIPE is blocked in that thread) and is joined instead of ending the process.
+class PipeWriter {
+ public:
+  explicit PipeWriter(std::string content, std::size_t chunk = static_cast<std::size_t>(-1))
+      : content_(std::move(content)) {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
+    read_fd_ = fds[0];
+    int write_fd = fds[1];
+    thread_ = std::thread([this, write_fd, chunk] {
+      sigset_t pipe;
+      sigemptyset(&pipe);
+      sigaddset(&pipe, SIGPIPE);
+      ::pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
+      for (std::size_t off = 0; off < content_.size();) {
+        ssize_t n = ::write(write_fd, content_.data() + off, std::min(chunk, content_.size() - off));
+        if (n <= 0) break;
+        off += static_cast<std::size_t>(n);
+      }
+      ::close(write_fd);
+    });
+  }
+  PipeWriter(const PipeWriter&) = delete;
+  PipeWriter& operator=(const PipeWriter&) = delete;
+  ~PipeWriter() {
+    if (read_fd_ >= 0) ::close(read_fd_);
+    if (thread_.joinable()) thread_.join();
+  }
+  int read_fd() const noexcept { return read_fd_; }
+  const std::string& content() const noexcept { return content_; }
+
+ private:
+  std::string content_;
+  int read_fd_ = -1;
+  std::thread thread_;
 };
 
 }  // namespace net_test

@@ -133,14 +133,21 @@ Coro<void> close_connection(Connection& c) {
   co_await c.server.wait_closed();
 }
 
+/// Writes until the connection fails (drain() raises once the transport has seen the error,
+/// which may take a write that had to wait for the socket).
+Coro<void> write_until_broken(asyncio::StreamWriter& writer) {
+  for (int i = 0; i < 100; ++i) {
+    writer.write(std::string(1 << 16, 'x'));
+    co_await writer.drain();
+    co_await asyncio::sleep(0.001);
+  }
+}
+
 TEST_F(DefaultSigpipe, TransportWriteOnASocketShutForWriting) {
   run_loop([]() -> Coro<void> {
     Connection c = co_await connect_to_silent_server();
     shut_underneath(c.writer);
-    auto send = [&c]() -> Coro<void> {
-      c.writer.write(std::string(1 << 16, 'x'));
-      co_await c.writer.drain();
-    };
+    auto send = [&c]() -> Coro<void> { co_await write_until_broken(c.writer); };
     co_await expect_broken(send);
     co_await close_connection(c);
   }());
@@ -164,14 +171,7 @@ TEST_F(DefaultSigpipe, TlsWriteOnASocketShutForWriting) {
   run_loop([]() -> Coro<void> {
     Connection c = co_await connect_to_silent_server(/*tls=*/true);
     shut_underneath(c.writer);
-    auto send = [&c]() -> Coro<void> {
-      // The failure comes up through the TLS layer a loop iteration or two later.
-      for (int i = 0; i < 100; ++i) {
-        c.writer.write(std::string(1 << 16, 'x'));
-        co_await c.writer.drain();
-        co_await asyncio::sleep(0.001);
-      }
-    };
+    auto send = [&c]() -> Coro<void> { co_await write_until_broken(c.writer); };
     co_await expect_broken(send);
     co_await close_connection(c);
   }());
@@ -217,6 +217,16 @@ TEST_F(DefaultSigpipe, SendfileDoesNotSwallowASigpipeThatWasAlreadyPending) {
   sigaddset(&pipe, SIGPIPE);
   ASSERT_EQ(::pthread_sigmask(SIG_BLOCK, &pipe, &old), 0);
   ASSERT_EQ(::raise(SIGPIPE), 0);
+  // However the body ends, the SIGPIPE raised above is taken back before the mask is restored,
+  // or it would end the test binary.
+  struct TakeBack {
+    sigset_t set, old;
+    ~TakeBack() {
+      const struct timespec zero {};
+      ::sigtimedwait(&set, nullptr, &zero);
+      ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    }
+  } take_back{pipe, old};
   run_loop([]() -> Coro<void> {
     TempDir dir;
     std::string content;
@@ -230,10 +240,6 @@ TEST_F(DefaultSigpipe, SendfileDoesNotSwallowASigpipeThatWasAlreadyPending) {
   sigemptyset(&pending);
   ASSERT_EQ(::sigpending(&pending), 0);
   EXPECT_EQ(sigismember(&pending, SIGPIPE), 1);
-  // Take it back before unblocking, or it would end the test binary.
-  const struct timespec zero {};
-  EXPECT_EQ(::sigtimedwait(&pipe, nullptr, &zero), SIGPIPE);
-  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
 }  // namespace

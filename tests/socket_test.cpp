@@ -314,7 +314,12 @@ TEST(socket_calls, CancelledRecvConsumesNothingAndSocketStaysUsable) {
     pending.cancel();
     EXPECT_THROW(co_await pending, asyncio::CancelledError);
     co_await asyncio::sock_sendall(a, "after");
-    std::string got = co_await asyncio::sock_recv(b, 100);
+    std::string got;
+    while (got.size() < 5) {  // (a recv may return less than is there: it did under injected faults)
+      std::string part = co_await asyncio::sock_recv(b, 100);
+      if (part.empty()) break;
+      got += part;
+    }
     EXPECT_EQ(got, "after");  // nothing was lost to the cancelled call
   }());
 }
@@ -543,29 +548,19 @@ TEST(sock_sendfile, CancelledPartWayLeavesThePositionAfterWhatWasSent) {
 }
 
 TEST(sock_sendfile, APipeFallsBackToReadingAndSending) {
-  int p[2];
-  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
-  std::string content(200000, 'x');
-  for (std::size_t i = 0; i < content.size(); i += 1000) content[i] = 'y';
-  std::thread writer([&] {
-    for (std::size_t off = 0; off < content.size();) {
-      ssize_t n = ::write(p[1], content.data() + off, std::min<std::size_t>(4096, content.size() - off));
-      if (n <= 0) break;
-      off += static_cast<std::size_t>(n);
-    }
-    ::close(p[1]);
-  });
+  std::string text(200000, 'x');
+  for (std::size_t i = 0; i < text.size(); i += 1000) text[i] = 'y';
+  net_test::PipeWriter pipe(std::move(text), 4096);
+  const std::string& content = pipe.content();
   run_loop([&]() -> Coro<void> {
     auto pair = asyncio::socketpair();
     auto receiver = asyncio::create_task(receive_all(pair.second));
-    std::size_t sent = co_await asyncio::sock_sendfile(pair.first, p[0]);
+    std::size_t sent = co_await asyncio::sock_sendfile(pair.first, pipe.read_fd());
     pair.first.close();
     std::string got = co_await receiver;
     EXPECT_EQ(sent, content.size());
     EXPECT_TRUE(got == content);
   }());
-  writer.join();
-  ::close(p[0]);
 }
 
 TEST(sock_sendfile, WithoutFallbackAPipeRaisesSendfileNotAvailableError) {

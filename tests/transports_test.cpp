@@ -1218,32 +1218,20 @@ TEST(sendfile, CancellingStopsTheSendAndLeavesTheFileAfterWhatWentOut) {
 }
 
 TEST(sendfile, APipeGoesThroughTheCopyPathOrIsRefusedWithoutFallback) {
-  int pipe_fds[2];
-  ASSERT_EQ(::pipe2(pipe_fds, O_CLOEXEC), 0);
-  std::string content(600 * 1024, 'p');
-  std::thread writer([&] {
-    std::size_t done = 0;
-    while (done < content.size()) {
-      ssize_t n = ::write(pipe_fds[1], content.data() + done, content.size() - done);
-      if (n <= 0) break;
-      done += static_cast<std::size_t>(n);
-    }
-    ::close(pipe_fds[1]);
-  });
+  net_test::PipeWriter pipe(std::string(600 * 1024, 'p'));
+  const std::string& content = pipe.content();
   run_loop([&]() -> Coro<void> {
     SendfileLink link;
     co_await connect(link, false);
-    EXPECT_THROW(co_await asyncio::sendfile(*link.transport, pipe_fds[0], 0, std::nullopt, false),
+    EXPECT_THROW(co_await asyncio::sendfile(*link.transport, pipe.read_fd(), 0, std::nullopt, false),
                  asyncio::SendfileNotAvailableError);
-    std::size_t sent = co_await asyncio::sendfile(*link.transport, pipe_fds[0]);
+    std::size_t sent = co_await asyncio::sendfile(*link.transport, pipe.read_fd());
     EXPECT_EQ(sent, content.size());
     link.transport->write("!");  // not left refusing writes
     link.transport->close();
     co_await link.peer().done;
     EXPECT_TRUE(link.peer().data == content + "!");
   }());
-  writer.join();
-  ::close(pipe_fds[0]);
 }
 
 TEST(sendfile, PeerResetFailsTheSendAndClosesTheTransport) {

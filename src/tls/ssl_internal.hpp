@@ -76,6 +76,10 @@ class SSLProtocol final : public Protocol, public std::enable_shared_from_this<S
   void write_plaintext(std::string_view data);
   void peer_closed();
   void start_shutdown();
+  /// In the shutdown state: reads (and drops) what the peer still sends until its close_notify,
+  /// then closes the connection.
+  void read_until_close_notify();
+  void finish_shutdown();
   void abort_connection(std::exception_ptr exc);
   void fatal_error(std::exception_ptr exc, const char* message);
   /// pause_writing / resume_writing passed on to the application (once it is connected).
@@ -112,7 +116,9 @@ class SSLTransport final : public Transport {
   explicit SSLTransport(std::weak_ptr<SSLProtocol> protocol) noexcept : p_(std::move(protocol)) {}
 
   std::any get_extra_info(std::string_view name, std::any default_value) const override;
-  bool is_closing() const noexcept override { return closed_; }
+  /// Also true once the connection underneath is failing or gone: a writer stops at once (drain()
+  /// raises) instead of sending into a connection the peer has reset.
+  bool is_closing() const noexcept override;
   void close() override;
   void set_protocol(std::shared_ptr<BaseProtocol> protocol) override;
   std::shared_ptr<BaseProtocol> get_protocol() const override;

@@ -197,6 +197,8 @@ void SSLProtocol::data_received(std::string_view data) {
     do_handshake();  // reads what follows the handshake itself when it ends
   else if (state_ == State::wrapped)
     read_plaintext();
+  else if (state_ == State::shutdown)
+    read_until_close_notify();
 }
 
 void SSLProtocol::read_plaintext() {
@@ -255,6 +257,8 @@ bool SSLProtocol::eof_received() {
     // The socket ended without close_notify: what was decrypted is delivered, then EOF.
     read_plaintext();
     if (state_ == State::wrapped) peer_closed();
+  } else if (state_ == State::shutdown) {
+    finish_shutdown();  // no close_notify will come now
   }
   return false;
 }
@@ -325,6 +329,38 @@ void SSLProtocol::start_shutdown() {
   shutdown_timer_ = loop_->call_later(options_.shutdown_timeout, [self] {
     if (auto p = self.lock(); p && p->transport_) p->transport_->abort();
   });
+  // As Python's SSLProtocol: the socket stays open, reading, until the peer's close_notify (or
+  // its end, or the shutdown timeout). Closing at once would make the kernel answer whatever the
+  // peer still sends (a late session ticket, data crossing our close_notify) with a reset, and a
+  // reset makes the peer's kernel drop what it has received and not yet delivered.
+  if (SSL_get_shutdown(ssl_) & SSL_RECEIVED_SHUTDOWN) {
+    finish_shutdown();
+    return;
+  }
+  // Paused by the application? The close_notify must still be read.
+  if (transport_ && !transport_->is_closing() && !transport_->is_reading()) transport_->resume_reading();
+  read_until_close_notify();  // (the peer's close_notify may be in the read BIO already)
+}
+
+void SSLProtocol::read_until_close_notify() {
+  char sink[4096];
+  for (;;) {
+    ERR_clear_error();
+    int n = SSL_read(ssl_, sink, sizeof sink);  // data after our close_notify is dropped, as Python
+    if (n > 0) continue;
+    int err = SSL_get_error(ssl_, n);
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+      ERR_clear_error();
+      flush();
+      return;  // more to come from the peer
+    }
+    break;  // its close_notify (SSL_ERROR_ZERO_RETURN), or a broken stream: nothing more to wait for
+  }
+  ERR_clear_error();
+  finish_shutdown();
+}
+
+void SSLProtocol::finish_shutdown() {
   if (transport_) transport_->close();  // sends what is buffered, close_notify last, then closes
 }
 
@@ -393,6 +429,12 @@ std::any SSLProtocol::extra_info(std::string_view name) const {
 }
 
 // ---- SSLTransport ---------------------------------------------------------------------------------
+
+bool SSLTransport::is_closing() const noexcept {
+  if (closed_) return true;
+  Transport* t = socket_transport();
+  return !t || t->is_closing();
+}
 
 Transport* SSLTransport::socket_transport() const noexcept {
   auto p = p_.lock();
