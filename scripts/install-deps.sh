@@ -11,6 +11,7 @@ PACKAGES=(
   libbenchmark-dev                                 # micro-benchmarks
   libssl-dev openssl                               # TLS (and test certificates)
   python3 curl ca-certificates                     # interop tests and scripts
+  netbase                                          # /etc/services: service names such as "http" (DNS tests)
 )
 for arg in "$@"; do
   case $arg in
