@@ -426,7 +426,6 @@ struct End {
   bool ended_locally = false;  // closed, aborted, EOF or reset on this end's own account
   bool eof_delivered = false;  // the socket's EOF reached this end
   bool write_failed = false;   // a write of this end's application aborted the connection
-  bool in_writelines = false;  // inside this application's writelines call
   bool renegotiating = false;  // this end started a TLS 1.2 renegotiation (and holds its writes)
   std::uint32_t salt = 0;      // makes the two ends' bytes differ
   std::uint32_t counter = 0;   // makes the bytes this end writes
@@ -473,9 +472,7 @@ void app_write(End& e, const std::vector<std::size_t>& sizes) {
     e.app.transport->write(chunks[0]);
   } else {
     std::vector<std::string_view> views(chunks.begin(), chunks.end());
-    e.in_writelines = true;
     e.app.transport->writelines(views);
-    e.in_writelines = false;
   }
   if (open && e.app.transport->is_closing()) {
     // The write itself ended the connection: SSL_write failed.
@@ -494,14 +491,9 @@ void AppLog::on_pause() {
   if (writing_paused) note("the application got pause_writing twice in a row");
   writing_paused = true;
   if (!write_in_pause) return;
-  if (end->in_writelines) {
-    // SSLTransport::write_chunks writes (and flushes) chunk by chunk, so this write lands
-    // between the chunks of the writelines call in progress: the peer's order is not `sent`'s.
-    end->peer->tainted = true;
-    note("a write from inside pause_writing lands between the chunks of the writelines call that "
-         "caused the pause (SSLTransport::write_chunks flushes after every chunk; Python's "
-         "writelines is one write)");
-  }
+  // Inside a writelines call too: SSLTransport::write_chunks encrypts every chunk before it hands
+  // the records to the socket (one write, as Python's), so a pause, and this write, come after
+  // the last chunk, in the order `sent` has them.
   app_write(*end, {100});
 }
 

@@ -73,7 +73,13 @@ class SSLProtocol final : public Protocol, public std::enable_shared_from_this<S
   void handshake_done();
   void fail_handshake(std::exception_ptr exc);
   void read_plaintext();
-  void write_plaintext(std::string_view data);
+  /// Encrypts `data` (after any backlog) and, with `flush_now`, hands the records to the socket.
+  void write_plaintext(std::string_view data, bool flush_now = true);
+  /// Retries the backlog; true once it is empty.
+  bool write_backlog();
+  /// SSL_write of `rest` until all is taken (true), OpenSSL wants to read first (false, `rest`
+  /// is what is left), or the connection failed (false, `rest` empty).
+  bool encrypt(std::string_view& rest);
   void peer_closed();
   void start_shutdown();
   /// In the shutdown state: reads (and drops) what the peer still sends until its close_notify,
@@ -105,7 +111,9 @@ class SSLProtocol final : public Protocol, public std::enable_shared_from_this<S
   TimerHandle handshake_timer_;
   TimerHandle shutdown_timer_;
   State state_ = State::handshake;
+  std::string backlog_;           // plaintext SSL_write could not take yet (a renegotiation runs)
   int lost_writes_ = 0;
+  bool socket_paused_ = false;   // the socket transport's last flow-control word was pause_writing
   bool app_connected_ = false;
   bool flushing_ = false;
 };

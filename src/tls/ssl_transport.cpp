@@ -166,6 +166,9 @@ void SSLProtocol::handshake_done() {
     return;
   }
   if (waiter_ && !waiter_.done()) waiter_.set_result();
+  // The socket paused during the handshake, before the application could hear it: tell it now,
+  // so that the resume_writing to come has its pause_writing.
+  if (socket_paused_ && state_ == State::wrapped) forward_flow_control(&BaseProtocol::pause_writing, "protocol.pause_writing() failed");
   read_plaintext();  // application data that came with the handshake's last flight
 }
 
@@ -235,6 +238,7 @@ void SSLProtocol::read_plaintext() {
     fatal_error(std::current_exception(), "Fatal error: protocol.data_received() call failed.");
     return;
   }
+  if (!backlog_.empty() && state_ == State::wrapped) write_backlog();  // after a renegotiation's step
   flush();  // reading can produce output too (a key update's answer)
 }
 
@@ -265,20 +269,54 @@ bool SSLProtocol::eof_received() {
 
 // ---- writing --------------------------------------------------------------------------------------
 
-void SSLProtocol::write_plaintext(std::string_view data) {
+void SSLProtocol::write_plaintext(std::string_view data, bool flush_now) {
   if (data.empty()) return;
   // (No write can come during the handshake: the application gets this transport after it.)
   if (state_ != State::wrapped) {
     if (++lost_writes_ >= kLogThresholdForLostWrites) log(LogLevel::warning, "SSL transport: write after close ignored.");
     return;
   }
-  ERR_clear_error();
-  while (!data.empty()) {
-    int n = SSL_write(ssl_, data.data(), static_cast<int>(std::min<std::size_t>(data.size(), INT_MAX)));
-    if (n <= 0) return fatal_error(ssl_error("SSL write failed", ssl_), "Fatal error on SSL transport");
-    data.remove_prefix(static_cast<std::size_t>(n));
+  if (backlog_.empty()) {
+    std::string_view rest = data;
+    if (!encrypt(rest)) {
+      backlog_.assign(rest);  // (empty after a fatal error: the connection is gone)
+      return;
+    }
+  } else {
+    backlog_.append(data);  // behind what waits already, in order
+    if (!write_backlog()) return;
   }
-  flush();
+  if (flush_now) flush();
+}
+
+bool SSLProtocol::write_backlog() {
+  std::string_view rest = backlog_;
+  bool done = encrypt(rest);
+  backlog_.erase(0, backlog_.size() - rest.size());
+  return done;
+}
+
+bool SSLProtocol::encrypt(std::string_view& rest) {
+  while (!rest.empty()) {
+    ERR_clear_error();
+    int n = SSL_write(ssl_, rest.data(), static_cast<int>(std::min<std::size_t>(rest.size(), INT_MAX)));
+    if (n > 0) {
+      rest.remove_prefix(static_cast<std::size_t>(n));
+      continue;
+    }
+    int err = SSL_get_error(ssl_, n);
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+      // A renegotiation the peer started is running: the rest waits (as in Python's write
+      // backlog) and is retried after the next read; its handshake messages go out meanwhile.
+      ERR_clear_error();
+      flush();
+      return false;
+    }
+    rest = {};
+    fatal_error(ssl_error("SSL write failed", ssl_), "Fatal error on SSL transport");
+    return false;
+  }
+  return true;
 }
 
 void SSLProtocol::flush() {
@@ -299,9 +337,13 @@ void SSLProtocol::flush() {
   flushing_ = false;
 }
 
-void SSLProtocol::pause_writing() { forward_flow_control(&BaseProtocol::pause_writing, "protocol.pause_writing() failed"); }
+void SSLProtocol::pause_writing() {
+  socket_paused_ = true;
+  forward_flow_control(&BaseProtocol::pause_writing, "protocol.pause_writing() failed");
+}
 
 void SSLProtocol::resume_writing() {
+  socket_paused_ = false;
   forward_flow_control(&BaseProtocol::resume_writing, "protocol.resume_writing() failed");
 }
 
@@ -320,6 +362,7 @@ void SSLProtocol::start_shutdown() {
   if (app_transport_) app_transport_->closed_ = true;
   if (state_ == State::handshake) return abort_connection(nullptr);
   if (state_ != State::wrapped) return;
+  if (!backlog_.empty()) write_backlog();  // what can still go before close_notify
   state_ = State::shutdown;
   ERR_clear_error();
   SSL_shutdown(ssl_);  // queues close_notify
@@ -488,15 +531,21 @@ void SSLTransport::write(std::string_view data) {
 }
 
 void SSLTransport::write_chunks(std::span<const std::string_view> chunks) {
-  if (auto p = p_.lock())
-    for (auto c : chunks) p->write_plaintext(c);
+  // One write: the records of every chunk go to the socket together, so that flow control
+  // (pause_writing) cannot fire between two chunks of one writelines().
+  if (auto p = p_.lock()) {
+    for (auto c : chunks) p->write_plaintext(c, /*flush_now=*/false);
+    p->flush();
+  }
 }
 
 void SSLTransport::write_eof() { throw RuntimeError("SSL doesn't support half-closes"); }
 
 std::size_t SSLTransport::get_write_buffer_size() const noexcept {
-  Transport* t = socket_transport();
-  return t ? t->get_write_buffer_size() : 0;
+  auto p = p_.lock();
+  if (!p) return 0;
+  // The ciphertext the socket holds, and the plaintext a renegotiation holds back.
+  return (p->transport_ ? p->transport_->get_write_buffer_size() : 0) + p->backlog_.size();
 }
 
 std::pair<std::size_t, std::size_t> SSLTransport::get_write_buffer_limits() const noexcept {
