@@ -78,17 +78,20 @@ TEST_F(DefaultSigpipe, SockSendallOnASocketShutForWriting) {
   }());
 }
 
+/// sock_sendfile of a `size`-byte file on a socket shut for writing: must fail with EPIPE.
+Coro<void> sock_sendfile_on_a_shut_socket(std::size_t size) {
+  TempDir dir;
+  std::string content;
+  int file = net_test::patterned_file(dir, size, content);
+  auto pair = pair_shut_for_writing();  // (no structured binding: clang 14 cannot capture one)
+  asyncio::Socket& a = pair.first;
+  auto send = [&a, file]() -> Coro<void> { co_await asyncio::sock_sendfile(a, file, 0); };
+  co_await expect_broken(send);
+  ::close(file);
+}
+
 TEST_F(DefaultSigpipe, SockSendfileOnASocketShutForWriting) {
-  run_loop([]() -> Coro<void> {
-    TempDir dir;
-    std::string content;
-    int file = net_test::patterned_file(dir, 1 << 20, content);
-    auto pair = pair_shut_for_writing();  // (no structured binding: clang 14 cannot capture one)
-    asyncio::Socket& a = pair.first;
-    auto send = [&a, file]() -> Coro<void> { co_await asyncio::sock_sendfile(a, file, 0); };
-    co_await expect_broken(send);
-    ::close(file);
-  }());
+  run_loop(sock_sendfile_on_a_shut_socket(1 << 20));
 }
 
 /// A TCP connection to a server that keeps its side open and reads nothing; `client` gets the
@@ -229,16 +232,7 @@ TEST_F(DefaultSigpipe, SendfileDoesNotSwallowASigpipeThatWasAlreadyPending) {
       ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
     }
   } take_back{pipe, old};
-  run_loop([]() -> Coro<void> {
-    TempDir dir;
-    std::string content;
-    int file = net_test::patterned_file(dir, 1 << 16, content);
-    auto pair = pair_shut_for_writing();  // (no structured binding: clang 14 cannot capture one)
-    asyncio::Socket& a = pair.first;
-    auto send = [&a, file]() -> Coro<void> { co_await asyncio::sock_sendfile(a, file, 0); };
-    co_await expect_broken(send);
-    ::close(file);
-  }());
+  run_loop(sock_sendfile_on_a_shut_socket(1 << 16));
   sigset_t pending;
   sigemptyset(&pending);
   ASSERT_EQ(::sigpending(&pending), 0);
