@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // What every C++ peer of the core benchmark shares with the others (bench/run_core.sh):
 // the workload sizes, the command line, the `RESULT <workload> <metric> <value>` output line,
 // and the peak-RSS measurement. bench/peers/core_asyncio.py mirrors the same choices in Python.

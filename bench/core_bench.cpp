@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Our asyncio's side of the core benchmark (bench/run_core.sh): the four core workloads, written
 // as a Python programmer would write them, next to the same workloads in
 // peers/core_asyncio.py (asyncio, uvloop) and peers/core_asio.cpp (Boost.Asio).

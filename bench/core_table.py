@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Turns the peers' RESULT lines (bench/run_core.sh logs) into one Markdown table of ratios.
 
 Every ratio reads the same way: > 1 means ours is better. For rates (higher is better) it is

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Exact user-space instructions per operation of the core workloads, for one or more builds of
 # core_bench side by side: valgrind's cachegrind counts a full-size run and a --quick run (1/100
 # of the operations) of each workload, and the difference divided by 99/100 of the operations

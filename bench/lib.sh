@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Shared by the bench/run_*.sh scripts (sourced, not run): log lines, installing missing Debian
 # packages, building our benchmark binaries and the C++ peers, running each peer into a log.
 # The sourcing script sets SCRIPT (its name, for log lines), BUILD_DIR and LOG_DIR first.

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Overhead of the diagnostics on the core benchmarks: runs core_bench binaries in
 turn, one workload per process, several rounds, and prints the median of each metric.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Where the time of an echo server goes: system calls per request, and optionally a
 # perf profile and a callgrind instruction count, under the echo 1 KiB × 100 connections load.
 #

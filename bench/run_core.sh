@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Core benchmark: our asyncio vs Python's asyncio, uvloop and Boost.Asio (C++20 coroutines),
 # same machine, same run, one Markdown table of ratios (also written to build/bench-core.md).
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Network server benchmark: our echo servers (protocols, streams) and HTTP example vs a
 # plain C epoll server (the floor), libuv, Boost.Asio (C++20 coroutines), Python asyncio and
 # uvloop (streams and protocols) and Node.js, same machine, same run, same load generator.

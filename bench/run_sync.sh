@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Synchronization benchmark: our Queue, Lock and to_thread vs Python's asyncio, uvloop and
 # Boost.Asio, same machine, same run, one Markdown table of ratios (also written to
 # build/bench-sync.md).

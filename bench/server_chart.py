@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Tables and bar chart of the network server benchmark (bench/run_server.sh).
 
 Reads the RESULT lines the script collected (one per server, scenario and round), prints

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Our asyncio's side of the synchronization benchmark (bench/run_sync.sh): queue ping-pong, lock
 // contention and to_thread round trips, written as a Python programmer would write them, next to
 // the same workloads in peers/sync_asyncio.py (asyncio, uvloop) and peers/sync_asio.cpp

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The floor under the timers workload of core_bench: what setting up 1,000,000 sleeping tasks
 // costs on this machine before any runtime logic, measured with no runtime at all.
 //

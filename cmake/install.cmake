@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # `cmake --install` puts headers, the library and a CMake package in place, so that
 #   find_package(asyncio) + target_link_libraries(app asyncio::asyncio) works.
 include(CMakePackageConfigHelpers)
@@ -7,6 +8,7 @@ install(TARGETS asyncio EXPORT asyncioTargets
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(DIRECTORY include/asyncio DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(FILES LICENSE DESTINATION ${CMAKE_INSTALL_DOCDIR})  # MIT: the notice goes with the copies
 
 set(_cfgdir ${CMAKE_INSTALL_LIBDIR}/cmake/asyncio)
 install(EXPORT asyncioTargets NAMESPACE asyncio:: DESTINATION ${_cfgdir})

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Bringing blocking code into an async program: asyncio.to_thread.
 //
 // The seed's first program blocked the whole loop with time.sleep(1): task B could not run while

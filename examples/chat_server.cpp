@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A TCP chat server: every line a client sends goes to all the other clients.
 // Usage: chat_server [host] [port]   (default 127.0.0.1 8888); try it with several `nc 127.0.0.1 8888`.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Fetch from several servers at once and print each answer as it arrives (as_completed): the
 // seed's first example made real. One server is deliberately slow; the others are not held up by
 // it, and the whole run takes about as long as the slowest server, not the sum of all of them.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // gather(): three factorials run concurrently (Python docs, "Running Tasks Concurrently").
 //
 //   async def factorial(name, number):

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Python:
 //   async def main():
 //       print('Hello ...')

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A tiny HTTP/1.1 "hello world" server for load tests, on the transport/protocol fast path.
 // Usage: http_hello_server [host] [port]   (default 127.0.0.1 8080; port 0 picks a free one)
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // An HTTPS GET over TLS streams: Python's
 //
 //   async def get(host, path):

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Seeing inside a running program (include/asyncio/inspect.hpp): a small echo server, a group of
 // clients talking to it, and the dumps a developer would look at — the `ps`-like table, the
 // `pstree`-like tree and one task's await graph.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Producer/consumer with a bounded Queue and join() (Python docs, "Queues" example, adapted).
 //
 //   async def worker(name, queue):

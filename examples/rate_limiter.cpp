@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A rate limiter with a Semaphore: at most 3 requests in flight, and at most 5 started per second.
 //
 //   sem = asyncio.Semaphore(3)

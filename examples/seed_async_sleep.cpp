@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The seed's second program: the same tasks with the loop's *non-blocking* sleep. While one task
 // sleeps the loop runs the other, so they interleave (A2 B2 A3 B3 B4). Total ≈ 3 s.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The seed's first program: a *blocking* sleep inside a coroutine. time.sleep() holds the whole
 // thread, so the loop cannot switch tasks: A runs to the end, then B. Total ≈ 5 s.
 //

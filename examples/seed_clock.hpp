@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Small helpers the seed examples share: Python's time.time() and datetime.now().
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // TaskGroup: structured concurrency (Python docs, "Task Groups").
 //
 //   async def main():

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // TCP echo client with streams (Python docs, "TCP echo client using streams").
 // Usage: tcp_echo_client [host] [port] [message]   (default 127.0.0.1 8888 "Hello World!")
 //

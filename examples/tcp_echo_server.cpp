@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // TCP echo server with streams (Python docs, "TCP echo server using streams"), echoing every line
 // until the client closes. Usage: tcp_echo_server [host] [port]   (default 127.0.0.1 8888)
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Timeouts (Python docs, "Timeouts"):
 //
 //   async def main():

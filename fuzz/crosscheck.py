@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Replays stream_reader_fuzz scenarios on CPython's own asyncio.StreamReader.
 
     STREAM_READER_FUZZ_JSON=1 build/fuzz/fuzz/stream_reader_fuzz -runs=0 build/fuzz/corpus 2>/dev/null \

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Runs one libFuzzer target for a given time: fuzz/run.sh [SECONDS] [JOBS] [TARGET]
 #   (defaults: 60 s, 1 job, stream_reader_fuzz; TARGET is stream_reader_fuzz or tls_record_fuzz)
 #

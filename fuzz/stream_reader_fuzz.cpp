@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // libFuzzer target: StreamReader (readline, readuntil, readexactly, read) against a reference model.
 //
 // One input describes a whole scenario:

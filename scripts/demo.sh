@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The seed's two programs, built in release mode: the blocking sleep (≈5 s, tasks one after the
 # other) and the loop's sleep (≈3 s, tasks interleaved).
 set -euo pipefail

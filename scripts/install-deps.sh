@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Installs what the build, tests, examples and benchmarks need from Debian 12's packages.
 # Idempotent: packages already present are skipped, and apt-get runs only when something is missing.
 # Flags: --bench (peers of bench/run_core.sh), --docs (python3-matplotlib for tools/trace_to_png.py).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The whole test suite in three stages, each a CMake workflow preset (configure, build, CTest):
 #   asan           g++ 12, -Werror, AddressSanitizer+UBSan: memory errors, and the coroutine
 #                  temporaries g++ 12 destroys twice (docs/networking.md, "A g++ 12 note"), which

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Replaces the global operator new/delete of one test program with a counting pair, so a test can
 // check that a steady state allocates nothing. Include it from exactly one file of a test program.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Coro<T>: the lazy coroutine type. Laziness, results, exceptions, move-only values, single
 // await, the never-awaited warning, and deep await chains (symmetric transfer).
 #include <asyncio/asyncio.hpp>

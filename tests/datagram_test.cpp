@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // create_datagram_endpoint, DatagramTransport and DatagramProtocol (UDP and Unix datagrams).
 #include "net_support.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // getaddrinfo / getnameinfo on the loop: numeric hosts inline, names off the loop thread.
 #include "net_support.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Every entry point that takes a duration or a deadline, swept with the values ported Python code
 // passes (detail/duration.hpp): 0, -1, 1e-12, 1e10, 1e300, inf, -inf and NaN. NaN is a ValueError;
 // zero, negative and tiny values act now; huge and infinite values never fire. Meanwhile a ticker

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # CTest check of examples/tcp_echo_server and examples/tcp_echo_client working together.
 # Usage: echo_example_test.sh <tcp_echo_server binary> <tcp_echo_client binary>
 set -euo pipefail

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Future<T>: result/exception/cancel, done callbacks, awaiting from tasks, unretrieved exceptions.
 #include <asyncio/asyncio.hpp>
 #include <gtest/gtest.h>

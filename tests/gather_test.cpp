@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // gather(): order, exceptions, return_exceptions, cancellation (Python's documented semantics).
 #include <asyncio/gather.hpp>
 #include <gtest/gtest.h>

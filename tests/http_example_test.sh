@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # CTest check of examples/http_hello_server with curl: GET / answers 200 "Hello, World!" over one
 # kept-alive connection, other paths 404, other methods 405, HTTP/1.0 closes.
 # Usage: http_example_test.sh <http_hello_server binary> <curl>

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # CTest check of examples/https_get against `openssl s_server -www` with a throwaway certificate.
 # Usage: https_example_test.sh <https_get binary>
 set -euo pipefail

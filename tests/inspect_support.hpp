@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Helpers for the diagnostics tests (inspect_test, trace_test, watchdog_test): a thread-safe log
 // capture, a small JSON reader, and running the project's other binaries (tools, examples).
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Await graphs, task tables and trees, and asyncio-inspect against child processes (inspect.hpp).
 #include <asyncio/asyncio.hpp>
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The library's layers, kept: every file under src/ sits in a layer folder, and its #include lines
 // reach only its own layer and the layers below it. Only the OS layer includes the platform's
 // kernel interfaces. The tables below are the rule; src/README.md draws it.

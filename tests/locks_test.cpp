@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Lock, Event, Condition, Semaphore, BoundedSemaphore, Barrier: one behaviour per test, with the
 // corner cases of CPython's test_locks.py (fairness, cancellation while being woken, ...).
 #include <asyncio/asyncio.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Captures what the library logs (asyncio::set_log_sink) while it is alive; shared by the tests.
 #pragma once
 

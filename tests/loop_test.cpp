@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The event loop: scheduling callbacks, timers, running and stopping, closing, the thread's loop,
 // watching descriptors, the exception handler, call_soon_threadsafe, debug mode, virtual time.
 #include <asyncio/asyncio.hpp>

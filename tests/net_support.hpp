@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Helpers shared by the networking tests (socket, dns, transports, streams, unix): real sockets on
 // loopback, descriptor counting, temporary directories, and Python subprocesses for interop.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The epoll poller: add/modify/remove, readiness bits, timeouts, and cross-thread wakeup.
 #include <asyncio/poller.hpp>
 #include <gtest/gtest.h>

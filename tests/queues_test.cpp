@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Queue, LifoQueue, PriorityQueue: Python's semantics (CPython test_queues.py corner cases,
 // Python 3.13's shutdown), fairness, cancellation races, move-only items, and the steady state
 // that allocates nothing.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // asyncio::run(): result, exception, leftover tasks, nesting, options, the thread's loop.
 #include <asyncio/asyncio.hpp>
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // shield(): the inner work survives the cancellation of whoever awaits it.
 #include <asyncio/shield.hpp>
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // No call the library makes raises SIGPIPE: writing to a connection the peer has closed, or that
 // is shut down for writing, gives an exception (EPIPE, ECONNRESET), never a dead process. Each
 // test runs with SIGPIPE's default disposition (terminate) in place, as a program that never

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // sleep(): yielding, ordering, durations, sleep(d, result), cancellation.
 #include <asyncio/asyncio.hpp>
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Socket, SocketAddress and the loop's sock_* calls, on real loopback sockets.
 #include <fcntl.h>
 #include <netinet/in.h>

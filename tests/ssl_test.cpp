@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // TLS (ssl.hpp): contexts, verified and refused handshakes, data both ways, closing, timeouts,
 // and Python's ssl module on the other end.
 #include <openssl/x509_vfy.h>

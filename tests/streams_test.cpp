@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Streams: open_connection / start_server, StreamReader, StreamWriter, on loopback; bad peers;
 // interoperability with Python's own asyncio streams.
 #include <netinet/in.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // TaskGroup / task_group(): structured concurrency with Python 3.11+'s semantics.
 #include <asyncio/task_group.hpp>
 #include <gtest/gtest.h>

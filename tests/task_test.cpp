@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Task<T>: scheduling, names, results, cancellation (Python 3.11+ semantics), current_task,
 // all_tasks, the "never retrieved" report, and that task frames never leak.
 #include <asyncio/asyncio.hpp>

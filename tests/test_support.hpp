@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Shared helpers for the tests: run a coroutine on simulated time, spin the loop, small coroutines.
 #pragma once
 

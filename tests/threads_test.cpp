@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // to_thread, run_in_executor, ThreadPoolExecutor, ConcurrentFuture, wrap_future,
 // run_coroutine_threadsafe, default-executor shutdown. Every thread-crossing path here is also run
 // under ThreadSanitizer (tsan preset), the hammer tests with 8 threads.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // timeout() / timeout_at() / Timeout (Python 3.11's asyncio.timeout).
 #include <asyncio/timeout.hpp>
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Timeline traces (trace.hpp): the file parses as JSON and has the expected slices, including for
 // the seed's two programs run with ASYNCIO_TRACE.
 #include <asyncio/asyncio.hpp>

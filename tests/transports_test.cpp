@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Transports, protocols and servers (create_connection / create_server) on loopback.
 #include <netinet/in.h>
 #include <netinet/tcp.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Unix domain sockets: create_unix_server / create_unix_connection, start_unix_server /
 // open_unix_connection, stale socket files, abstract names; sockets live in a temporary directory.
 #include <sys/stat.h>

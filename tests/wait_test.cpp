@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // wait(), wait_for() and as_completed().
 #include <asyncio/gather.hpp>
 #include <asyncio/wait.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Blocking detection: the watchdog thread (watchdog.hpp) and debug mode's slow-step report.
 #include <asyncio/asyncio.hpp>
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // asyncio-inspect: dumps the tasks of a running program that called asyncio::enable_inspection,
 // as `python -m asyncio ps|pstree PID` does for Python programs.
 //

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Renders asyncio-for-C++ timeline traces (ASYNCIO_TRACE=path.json, asyncio::start_trace) to a PNG.
 
     tools/trace_to_png.py trace.json -o timeline.png

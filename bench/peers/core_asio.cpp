@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Boost.Asio peer for the core benchmark (bench/run_core.sh): the four core workloads with
 // C++20 coroutines (asio::awaitable, co_spawn, use_awaitable) on one single-threaded io_context.
 //

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Python asyncio / uvloop peer for the core benchmark (bench/run_core.sh).
 
 Runs the four core workloads with asyncio's public API only and prints one

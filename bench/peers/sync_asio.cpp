@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Boost.Asio peer for the synchronization benchmark (bench/run_sync.sh).
 //
 //   g++ -std=c++20 -O2 -DNDEBUG bench/peers/sync_asio.cpp -o build/bench-peers/sync_asio -pthread

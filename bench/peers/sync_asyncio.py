@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Python asyncio / uvloop peer for the synchronization benchmark (bench/run_sync.sh).
 
 The three workloads of bench/sync_bench.cpp with asyncio's public API only, printing one

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Boost.Asio echo server with C++20 coroutines for bench/run_server.sh: one coroutine per
 // connection (co_spawn), async_read_some into a per-connection buffer, async_write of what
 // arrived, on a single-threaded io_context (the same shape as our echo_streams.cpp).

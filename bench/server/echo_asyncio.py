@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Python asyncio echo server for bench/run_server.sh, in two modes:
 
   echo_asyncio.py [--uvloop] streams   [host] [port]   start_server + read + write + drain

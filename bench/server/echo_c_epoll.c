@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The floor of the server benchmark (bench/run_server.sh): a plain C, single-threaded,
 // level-triggered epoll echo server. One recv per readiness event into one shared buffer, and a
 // send of what arrived; only what the socket does not take is kept (per connection) and sent on

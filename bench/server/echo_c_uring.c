@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A completion-based floor for the server benchmark (bench/run_server.sh): a plain C,
 // single-threaded io_uring echo server (liburing). Each connection always has one operation in
 // flight: a recv into its own buffer, then a send of what arrived, then the next recv. All the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // libuv echo server for bench/run_server.sh: the idiomatic fast path. Reads go into one shared
 // buffer (alloc_cb hands out the same memory each time: read_cb consumes it before returning);
 // each read is echoed with uv_try_write, and only what the socket does not take is copied into a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Node.js echo server for bench/run_server.sh: 'data' -> socket.write (no pipe, no copy).
 //
 //   node echo_node.js [host] [port]          echo

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Our echo server on the transport/protocol layer, for bench/run_server.sh.
 //
 //   echo_protocol [--buffered] [host] [port]

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Our echo server on streams, for bench/run_server.sh: Python's canonical streams echo,
 //
 //   async def handle(reader, writer):

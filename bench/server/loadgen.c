@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The echo load generator of bench/run_server.sh: single-threaded, epoll, C.
 //
 //   loadgen -c CONNECTIONS -s SIZE -d SECONDS [-w WARMUP_SECONDS] [-p SERVER_PID] [-k KEEP_SECONDS]

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The whole library: `#include <asyncio/asyncio.hpp>`.
 #pragma once
 

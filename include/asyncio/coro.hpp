@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Layer 3a: Coro<T>, the return type of an `async def`.
 //
 // A Coro is lazy: calling the coroutine function only allocates its frame. It starts when it is

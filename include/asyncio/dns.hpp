@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Name resolution on the loop: Python's loop.getaddrinfo / loop.getnameinfo.
 //
 //   for (const asyncio::AddrInfo& ai : co_await asyncio::getaddrinfo("example.org", 443)) {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Exceptions with asyncio's names.
 //
 // Python splits its exceptions into BaseException (CancelledError, KeyboardInterrupt) and Exception

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Layer 3b: Future<T>, a result that will exist later.
 //
 // A Future is a low-level awaitable: some code (a callback, another task, a thread via

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // gather(): run awaitables concurrently and collect their results in order.
 //
 //   auto [a, b] = co_await asyncio::gather(fetch(1), fetch(2));          // std::tuple

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Seeing inside a running program: await graphs and task dumps (Python 3.14's
 // asyncio.capture_call_graph / print_call_graph and `python -m asyncio ps|pstree PID`).
 //

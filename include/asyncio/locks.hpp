@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Synchronization primitives between tasks of one loop: Lock, Event, Condition, Semaphore,
 // BoundedSemaphore, Barrier (Python's asyncio.locks).
 //

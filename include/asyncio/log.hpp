@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Where the library's diagnostics go (the loop's default exception handler, debug-mode reports).
 // Python routes these to the "asyncio" logger; we route them to one replaceable sink.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Layer 2: the event loop.
 //
 // One loop per thread. Each iteration (run_once) does what the seed describes: ask the poller which

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Outcome<T>: a value or the exception that replaced it. What gather(return_exceptions, ...)
 // returns for each child, where Python would return the exception object in the result list.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Layer 1: the OS readiness backend.
 //
 // The loop asks one question of the operating system: "which of these descriptors are ready, waiting

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Protocols: the callback side of a connection (Python's asyncio.Protocol family).
 //
 // A transport (transports.hpp) owns the socket and calls its protocol when something happens:

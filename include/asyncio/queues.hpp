@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Queues between tasks of one loop: Queue<T> (FIFO), LifoQueue<T>, PriorityQueue<T, Compare>
 // (Python's asyncio.Queue, LifoQueue, PriorityQueue, with Python 3.13's shutdown()).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // asyncio::run(coro): the program's entry point, as Python's asyncio.run().
 //
 // It creates a new loop (set as the thread's loop), runs the coroutine to completion, then cancels

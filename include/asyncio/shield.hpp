@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // shield(): protect an awaitable from cancellation.
 //
 //   auto r = co_await asyncio::shield(save_to_disk());

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // sleep(delay): park the current task for a while without blocking the loop.
 //
 //   co_await asyncio::sleep(1.5);                          // seconds, like Python

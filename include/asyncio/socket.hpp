@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Sockets on the loop: an owning Socket, socket addresses, and Python's loop.sock_* calls.
 //
 //   asyncio::Socket s(AF_INET, SOCK_STREAM);

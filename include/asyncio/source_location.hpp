@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Where a task was created or last suspended. SourceLocation is not available to clang 14
 // with libstdc++, so we use the compiler builtins both g++ and clang provide.
 #pragma once

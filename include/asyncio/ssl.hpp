@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // TLS (Python's ssl module, the part asyncio uses): an SSLContext to configure, errors to catch,
 // and the options that put a connection under TLS.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Streams: Python's high-level asyncio networking (open_connection, start_server, StreamReader,
 // StreamWriter), built on transports and protocols.
 //

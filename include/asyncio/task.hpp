@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Layer 3c: Task<T>, a Future that drives a Coro on the loop.
 //
 // create_task() schedules the coroutine's first step at once. Each step resumes the coroutine until

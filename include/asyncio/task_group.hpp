@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // TaskGroup: structured concurrency (Python 3.11's `async with asyncio.TaskGroup() as tg:`).
 //
 // The C++ shape is a block that receives the group; task_group() returns only when every task

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Leaving the loop: running blocking code on threads, and entering the loop from other threads.
 //
 //   std::string text = co_await asyncio::to_thread(read_whole_file, "big.log");   // loop keeps going

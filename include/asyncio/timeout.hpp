@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // timeout(): a deadline around a block of awaits (Python 3.11's `async with asyncio.timeout(d):`).
 //
 // C++ has no `async with`, so the block is a callable that returns an awaitable; timeout() awaits

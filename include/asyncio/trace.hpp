@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Timeline traces: when each task ran, when it waited and on what, and the loop's iterations,
 // as a Chrome / Perfetto trace-event file (open it in https://ui.perfetto.dev or chrome://tracing;
 // tools/trace_to_png.py renders one to a PNG).

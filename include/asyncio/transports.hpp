@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Transports and servers: Python's loop.create_connection / loop.create_server and friends.
 //
 // A transport owns a connected socket and moves bytes; a protocol (protocols.hpp) reacts to them.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // wait(), wait_for() and as_completed(): waiting on several futures, or on one with a deadline.
 //
 //   auto [done, pending] = co_await asyncio::wait(tasks, 2.0, asyncio::FIRST_COMPLETED);

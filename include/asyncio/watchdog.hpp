@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The watchdog: a thread that reports an event loop stalled by one step for longer than a
 // threshold *while it is still stalled* — the seed's lesson (a blocking call inside a coroutine
 // holds every other task) caught as it happens.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "asyncio/run.hpp"
 
 #include <vector>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "asyncio/threads.hpp"
 
 #include <pthread.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "asyncio/coro.hpp"
 
 #include <sys/mman.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The cold half of detail/duration.hpp: the error for a NaN delay, out of line so that the
 // conversions inlined into hot paths (sleep, call_later) stay small.
 #include "asyncio/detail/duration.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "asyncio/errors.hpp"
 
 #include <cxxabi.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "asyncio/detail/future_state.hpp"
 
 #include "asyncio/log.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "asyncio/log.hpp"
 
 #include <cstdio>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Await graphs, task tables and trees, and the inspection socket (inspect.hpp).
 #include "asyncio/inspect.hpp"
 

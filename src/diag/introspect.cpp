@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The loop side of the diagnostics: the instrumented way of running ready items
 // (debug mode's slow-step report, tracing, the watchdog's beacon), and helpers the diagnostics
 // share. See introspect.hpp.

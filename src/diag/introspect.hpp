@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Private to the diagnostics layer: how the diagnostics — await graphs and task dumps
 // (inspect.hpp), timeline traces (trace.hpp), the watchdog (watchdog.hpp) and debug mode's
 // slow-step report — reach into the loop, tasks and futures.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Plugs the diagnostics into every loop. The loop (core) calls them only through the
 // detail::LoopObserver installed here, never by name, so the layers below stay free of them.
 //

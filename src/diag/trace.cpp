@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Timeline traces (trace.hpp): recording (cheap, per step) and writing the trace-event JSON.
 #include "asyncio/trace.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Private to the diagnostics layer: the recorder behind trace.hpp.
 //
 // While a trace runs, every ready item the loop runs leaves one 64-byte record: when it started

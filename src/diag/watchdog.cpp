@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The watchdog thread (watchdog.hpp). It reads only the loop's StepBeacon (atomics), a few times
 // per threshold, and reports through asyncio::log; it never touches the loop.
 #include "asyncio/watchdog.hpp"

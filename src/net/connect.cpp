@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Happy Eyeballs: Python's staggered connection attempts over the addresses of a host (RFC 8305),
 // the socket half of loop.create_connection; streams/create_connection.cpp puts a transport on
 // the socket it returns.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Datagram endpoints: Python's _SelectorDatagramTransport and loop.create_datagram_endpoint.
 #include <sys/socket.h>
 #include <sys/stat.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Private to the networking sources: the socket transport and the server's shared state.
 #pragma once
 

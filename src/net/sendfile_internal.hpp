@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Private to the networking sources: what sock_sendfile (net/socket.cpp), the socket transport's
 // sendfile (net/transport_sendfile.cpp) and asyncio::sendfile (streams/sendfile.cpp) share.
 #pragma once

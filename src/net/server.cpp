@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Servers: Python's Server object and the accept loop behind it (ServerCore); the entry points
 // that make one (create_server, create_unix_server) are in streams/create_server.cpp.
 #include <netinet/in.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "asyncio/socket.hpp"
 
 #include <arpa/inet.h>

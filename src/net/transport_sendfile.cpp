@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The socket transport's side of asyncio::sendfile (Python's loop.sendfile; the entry point is
 // streams/sendfile.cpp).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The socket transport: Python's _SelectorSocketTransport on the loop's fd listener.
 #include <netinet/in.h>
 #include <netinet/tcp.h>

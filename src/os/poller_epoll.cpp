@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // epoll backend. An eventfd registered alongside the user's descriptors carries wakeup(); it is
 // drained here and never reported.
 #include <sys/epoll.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Private to the library: sendfile(2), Linux's in-kernel copy from a file to a socket, behind a
 // call the layers above can use without the platform's headers.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Client connections: Python's loop.create_connection and loop.create_unix_connection. The
 // socket comes from net/connect.cpp (Happy Eyeballs); here it gets its transport and, with ssl=,
 // a TLS layer between the transport and the application's protocol.

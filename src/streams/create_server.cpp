@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Python's loop.create_server and loop.create_unix_server: bind, listen, and hand the sockets
 // to a ServerCore (net/server.cpp); with ssl=, each accepted connection gets a TLS layer.
 #include <sys/socket.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // asyncio::sendfile (Python's loop.sendfile): a file sent over a transport. A socket transport
 // sends it natively or by copying (net/transport_sendfile.cpp); over TLS only the copy path can
 // send it, through the encryption.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Streams: StreamReader, StreamWriter, the protocol between them and a transport, and the
 // open_connection / start_server family (Python's asyncio/streams.py).
 #include "asyncio/streams.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ssl::SSLContext and the TLS errors, over OpenSSL.
 #include "asyncio/ssl.hpp"
 

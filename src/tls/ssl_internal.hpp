@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Private to the networking sources: the TLS layer between a socket transport and the
 // application's protocol (Python's asyncio/sslproto.py).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The TLS layer (see ssl_internal.hpp): SSLProtocol on the socket transport, SSLTransport for the
 // application. States: handshake → wrapped → shutdown (close_notify sent, the socket closing) →
 // closed (connection_lost ran). Python's sslproto also waits for the peer's close_notify before

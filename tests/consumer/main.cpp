@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Smallest real program against the installed package: a task, a sleep, a result.
 #include <asyncio/asyncio.hpp>
 #include <cstdio>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Helpers the high-level functions share: turning "something awaitable" into a Future.
 #pragma once
 

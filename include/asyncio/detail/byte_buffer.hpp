@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A growable byte FIFO for transports and streams: append at the back, consume from the front.
 //
 // Consuming only moves an offset; the bytes left are moved to the front when the free space at

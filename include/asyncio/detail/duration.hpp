@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Durations and deadlines as they enter the library: the one conversion every delay, timeout and
 // point in time goes through, so that no value a program can pass is undefined behaviour.
 //

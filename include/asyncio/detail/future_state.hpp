@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Shared state behind Future<T> and Task<T>.
 #pragma once
 

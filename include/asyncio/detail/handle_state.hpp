@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The shared state behind Handle and TimerHandle.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // An intrusive doubly linked FIFO: the links live in the elements, so queueing allocates nothing.
 // The waiter lists of the locks, queues and streams are built on it.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A non-atomic intrusive reference (loop objects live on one thread, so no atomics are needed).
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A growable FIFO ring of trivially copyable values: the loop's ready queue.
 // It never shrinks, so after warm-up pushes and pops allocate nothing.
 #pragma once

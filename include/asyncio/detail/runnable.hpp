@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The unit of work in the loop's ready queue.
 #pragma once
 

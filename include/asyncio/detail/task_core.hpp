@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The untyped machinery of a Task: the step function, and the park/wake protocol awaiters use.
 //
 // A task is always in one of three places: running (its step is on the stack), scheduled (in the

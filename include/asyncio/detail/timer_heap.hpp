@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A 4-ary min-heap of timers ordered by (deadline, sequence) whose nodes know their own position,
 // so cancelling a timer removes it at once in O(log n). Cancelled timers therefore never pile up
 // (Python's heap keeps them until they are half the heap; ours has none). The loop keeps its

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The loop's timers. One heap of a million timers spends its time in cache misses: each pop sifts
 // ten levels of a 16 MB array, about a microsecond, which is all the time there is when a million
 // timers fall due within a second. Most timers are due soon, so the queue keeps them in three

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The waiting machinery shared by locks.hpp and queues.hpp.
 //
 // A task that must wait for a Lock, a Semaphore, an Event, a queue slot or a queue item parks on
