@@ -472,7 +472,7 @@ TEST(Subprocess, FiveHundredChildrenFiftyAtATimeLeaveNoZombieAndNoDescriptor) {
 
 // ---- the thread watcher (where pidfd is missing) ---------------------------------------------------------
 
-TEST(Subprocess, TheThreadWatcherSeesExitsAndKills) {
+TEST(ThreadChildWatcher, SeesExitsAndKills) {
   ScopedEnv env("ASYNCIO_CHILD_WATCHER", "thread");
   EXPECT_EQ(run_loop(shell_output("echo threaded")).first, "threaded\n");
   int code = run_loop([]() -> Coro<int> {
@@ -484,7 +484,7 @@ TEST(Subprocess, TheThreadWatcherSeesExitsAndKills) {
   EXPECT_TRUE(no_children());
 }
 
-TEST(Subprocess, TheThreadWatcherReapsAtLoopClose) {
+TEST(ThreadChildWatcher, ReapsAtLoopClose) {
   ScopedEnv env("ASYNCIO_CHILD_WATCHER", "thread");
   pid_t pid = run_loop([]() -> Coro<pid_t> {
     Process p = co_await asyncio::create_subprocess_exec("sleep", "30");
