@@ -54,22 +54,18 @@ class DatagramSocketTransport final : public DatagramTransport, private FdListen
     self_ = std::static_pointer_cast<DatagramSocketTransport>(BaseTransport::shared_from_this());
     loop_->add_close_hook(this);
     hooked_ = true;
-    loop_->call_soon([self = self_, waiter]() mutable {
-      if (self->protocol_) {
-        self->connected_ = true;
-        try {
-          self->protocol_->connection_made(*self);
-        } catch (...) {
-          std::exception_ptr e = std::current_exception();
-          if (waiter && !waiter.done()) waiter.set_exception(e);
-          self->fatal_error(e, "Fatal error: protocol.connection_made() call failed.");
-          return;
-        }
-      }
-      self->reading_ = true;
-      self->update_interest();
-      if (waiter && !waiter.done()) waiter.set_result();
-    });
+    schedule_start(*loop_, self_, std::move(waiter));
+  }
+
+  // ---- for schedule_start ----
+  void make_connection() {
+    if (!protocol_) return;
+    connected_ = true;
+    protocol_->connection_made(*this);
+  }
+  void begin_io() noexcept {
+    reading_ = true;
+    update_interest();
   }
 
   // ---- BaseTransport ----
@@ -138,6 +134,8 @@ class DatagramSocketTransport final : public DatagramTransport, private FdListen
   }
 
  private:
+  template <class T>
+  friend void ::asyncio::detail::schedule_start(EventLoop& loop, std::shared_ptr<T> self, Future<void> waiter);
   int send_one(std::string_view data, const std::optional<SocketAddress>& addr) noexcept {
     for (;;) {
       ssize_t n = addr ? ::sendto(fd_, data.data(), data.size(), MSG_NOSIGNAL, addr->native(), addr->native_size())

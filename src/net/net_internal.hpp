@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <tuple>
@@ -21,6 +22,49 @@
 namespace asyncio::detail {
 
 class ServerCore;
+
+/// Python's _FlowControlMixin, the transport's half: the protocol's pause_writing() once the
+/// write buffer passes the high water mark, resume_writing() once it is back at the low mark.
+/// The checks are inline: they run on every write.
+class WriteFlow {
+ public:
+  void maybe_pause(std::size_t buffered, BaseProtocol* protocol, EventLoop& loop) noexcept {
+    if (buffered > high_ && !paused_ && protocol) pause(protocol, loop);
+  }
+  void maybe_resume(std::size_t buffered, BaseProtocol* protocol, EventLoop& loop) noexcept {
+    if (paused_ && buffered <= low_ && protocol) resume(protocol, loop);
+  }
+  /// set_write_buffer_limits (ValueError for bad marks).
+  void set_limits(std::optional<std::ptrdiff_t> high, std::optional<std::ptrdiff_t> low);
+  std::pair<std::size_t, std::size_t> limits() const noexcept { return {low_, high_}; }
+
+ private:
+  void pause(BaseProtocol* protocol, EventLoop& loop) noexcept;
+  void resume(BaseProtocol* protocol, EventLoop& loop) noexcept;
+
+  std::size_t high_ = 64 * 1024;
+  std::size_t low_ = 16 * 1024;
+  bool paused_ = false;  // pause_writing() was called
+};
+
+/// asyncio's transport start-up, shared by the socket, datagram and pipe transports: soon, the
+/// protocol's connection_made (the transport's make_connection()); if it throws, `waiter` gets the
+/// error and the connection ends; otherwise I/O begins (begin_io()) and `waiter` completes.
+template <class Transport>
+void schedule_start(EventLoop& loop, std::shared_ptr<Transport> self, Future<void> waiter) {
+  loop.call_soon([self = std::move(self), waiter]() mutable {
+    try {
+      self->make_connection();
+    } catch (...) {
+      std::exception_ptr e = std::current_exception();
+      if (waiter && !waiter.done()) waiter.set_exception(e);
+      self->fatal_error(e, "Fatal error: protocol.connection_made() call failed.");
+      return;
+    }
+    self->begin_io();
+    if (waiter && !waiter.done()) waiter.set_result();
+  });
+}
 
 /// Python's _SelectorSocketTransport: a stream socket driven by the loop's fd listener.
 class SocketTransport final : public Transport, private FdListener, private CloseHook {
@@ -47,7 +91,7 @@ class SocketTransport final : public Transport, private FdListener, private Clos
   bool can_write_eof() const noexcept override { return true; }
   void abort() override;
   std::size_t get_write_buffer_size() const noexcept override { return wbuf_.size(); }
-  std::pair<std::size_t, std::size_t> get_write_buffer_limits() const noexcept override { return {low_, high_}; }
+  std::pair<std::size_t, std::size_t> get_write_buffer_limits() const noexcept override { return flow_.limits(); }
   void set_write_buffer_limits(std::optional<std::ptrdiff_t> high, std::optional<std::ptrdiff_t> low) override;
 
   // ---- asyncio::sendfile (the transport side; net/transport_sendfile.cpp and streams/sendfile.cpp drive it) ----
@@ -97,8 +141,12 @@ class SocketTransport final : public Transport, private FdListener, private Clos
   void force_close(std::exception_ptr exc) noexcept;
   void schedule_connection_lost(std::exception_ptr exc) noexcept;
   void call_connection_lost(std::exception_ptr exc) noexcept;
-  void maybe_pause_protocol() noexcept;
-  void maybe_resume_protocol() noexcept;
+  void maybe_pause_protocol() noexcept { flow_.maybe_pause(wbuf_.size(), protocol_.get(), *loop_); }
+  void maybe_resume_protocol() noexcept { flow_.maybe_resume(wbuf_.size(), protocol_.get(), *loop_); }
+  template <class T>
+  friend void ::asyncio::detail::schedule_start(EventLoop& loop, std::shared_ptr<T> self, Future<void> waiter);
+  void make_connection();
+  void begin_io() noexcept;
   /// Watches the socket for what the state needs now (read / write).
   void update_interest() noexcept;
   bool dropped_write() noexcept;
@@ -115,8 +163,7 @@ class SocketTransport final : public Transport, private FdListener, private Clos
   ByteBuffer wbuf_;
   std::shared_ptr<FileSend> file_send_;  // the file being sent after wbuf_, if any
   Future<void> empty_waiter_;            // wait_write_buffer_empty()'s, until the buffer empties
-  std::size_t high_ = 64 * 1024;
-  std::size_t low_ = 16 * 1024;
+  WriteFlow flow_;
   SocketAddress peername_;
   SocketAddress sockname_;
   std::uint32_t interest_ = 0;
@@ -126,7 +173,6 @@ class SocketTransport final : public Transport, private FdListener, private Clos
   bool paused_ = false;          // pause_reading()
   bool read_eof_ = false;        // EOF received and the protocol kept the connection open
   bool reading_ = false;         // connection_made ran: reading may start
-  bool protocol_paused_ = false;  // pause_writing() was called
   bool protocol_connected_ = false;
   bool hooked_ = false;  // registered as the loop's CloseHook
   bool sendfile_busy_ = false;  // begin_sendfile() .. end_sendfile(): write() is refused

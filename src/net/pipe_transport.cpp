@@ -64,22 +64,18 @@ void PipeTransport::start(Future<void> waiter) {
   self_ = std::static_pointer_cast<PipeTransport>(BaseTransport::shared_from_this());
   loop_->add_close_hook(this);
   hooked_ = true;
-  loop_->call_soon([self = self_, waiter]() mutable {
-    if (self->stream_ && !self->conn_lost_) {
-      self->protocol_connected_ = true;
-      try {
-        self->stream_->connection_made(*self);
-      } catch (...) {
-        std::exception_ptr e = std::current_exception();
-        if (waiter && !waiter.done()) waiter.set_exception(e);
-        self->fatal_error(e, "Fatal error: protocol.connection_made() call failed.");
-        return;
-      }
-    }
-    self->started_ = true;
-    self->update_interest();
-    if (waiter && !waiter.done()) waiter.set_result();
-  });
+  schedule_start(*loop_, self_, std::move(waiter));
+}
+
+void PipeTransport::make_connection() {
+  if (!stream_ || conn_lost_) return;
+  protocol_connected_ = true;
+  stream_->connection_made(*this);
+}
+
+void PipeTransport::begin_io() noexcept {
+  started_ = true;
+  update_interest();
 }
 
 std::any PipeTransport::get_extra_info(std::string_view name, std::any default_value) const {
@@ -267,28 +263,8 @@ void PipeTransport::write_eof() {
 
 void PipeTransport::set_write_buffer_limits(std::optional<std::ptrdiff_t> high, std::optional<std::ptrdiff_t> low) {
   require(PipeDirection::write, "set_write_buffer_limits()");
-  std::tie(low_, high_) = write_buffer_limits(high, low);
+  flow_.set_limits(high, low);
   maybe_pause_protocol();
-}
-
-void PipeTransport::maybe_pause_protocol() noexcept {
-  if (wbuf_.size() <= high_ || protocol_paused_ || !protocol_) return;
-  protocol_paused_ = true;
-  try {
-    protocol_->pause_writing();
-  } catch (...) {
-    loop_->call_exception_handler({"protocol.pause_writing() failed", std::current_exception(), {}, {}});
-  }
-}
-
-void PipeTransport::maybe_resume_protocol() noexcept {
-  if (!protocol_paused_ || wbuf_.size() > low_ || !protocol_) return;
-  protocol_paused_ = false;
-  try {
-    protocol_->resume_writing();
-  } catch (...) {
-    loop_->call_exception_handler({"protocol.resume_writing() failed", std::current_exception(), {}, {}});
-  }
 }
 
 // ---- reading control -------------------------------------------------------------------------------

@@ -9,6 +9,7 @@
 #include "asyncio/future.hpp"
 #include "asyncio/loop.hpp"
 #include "asyncio/transports.hpp"
+#include "net/net_internal.hpp"
 
 namespace asyncio::detail {
 
@@ -41,7 +42,7 @@ class PipeTransport final : public Transport, private FdListener, private CloseH
   bool can_write_eof() const noexcept override { return !reader(); }
   void abort() override;
   std::size_t get_write_buffer_size() const noexcept override { return wbuf_.size(); }
-  std::pair<std::size_t, std::size_t> get_write_buffer_limits() const noexcept override { return {low_, high_}; }
+  std::pair<std::size_t, std::size_t> get_write_buffer_limits() const noexcept override { return flow_.limits(); }
   void set_write_buffer_limits(std::optional<std::ptrdiff_t> high, std::optional<std::ptrdiff_t> low) override;
 
  protected:
@@ -61,8 +62,12 @@ class PipeTransport final : public Transport, private FdListener, private CloseH
   /// Python's _close: stop everything, drop the buffer, connection_lost(exc) soon.
   void close_now(std::exception_ptr exc) noexcept;
   void call_connection_lost(std::exception_ptr exc) noexcept;
-  void maybe_pause_protocol() noexcept;
-  void maybe_resume_protocol() noexcept;
+  void maybe_pause_protocol() noexcept { flow_.maybe_pause(wbuf_.size(), protocol_.get(), *loop_); }
+  void maybe_resume_protocol() noexcept { flow_.maybe_resume(wbuf_.size(), protocol_.get(), *loop_); }
+  template <class T>
+  friend void ::asyncio::detail::schedule_start(EventLoop& loop, std::shared_ptr<T> self, Future<void> waiter);
+  void make_connection();
+  void begin_io() noexcept;
   void update_interest() noexcept;
   void close_fd() noexcept;
 
@@ -77,14 +82,12 @@ class PipeTransport final : public Transport, private FdListener, private CloseH
   BufferedProtocol* buffered_ = nullptr;
   std::shared_ptr<PipeTransport> self_;  // the loop's reference, until connection_lost
   ByteBuffer wbuf_;
-  std::size_t high_ = 64 * 1024;
-  std::size_t low_ = 16 * 1024;
+  WriteFlow flow_;
   std::uint32_t interest_ = 0;
   int conn_lost_ = 0;
   bool started_ = false;     // connection_made ran: watching may start
   bool closing_ = false;
   bool paused_ = false;      // pause_reading()
-  bool protocol_paused_ = false;
   bool protocol_connected_ = false;
   bool hooked_ = false;
 };

@@ -88,22 +88,18 @@ void SocketTransport::start(Future<void> waiter) {
   self_ = std::static_pointer_cast<SocketTransport>(BaseTransport::shared_from_this());
   loop_->add_close_hook(this);
   hooked_ = true;
-  loop_->call_soon([self = self_, waiter]() mutable {
-    if (self->stream_) {
-      self->protocol_connected_ = true;
-      try {
-        self->stream_->connection_made(*self);
-      } catch (...) {
-        std::exception_ptr e = std::current_exception();
-        if (waiter && !waiter.done()) waiter.set_exception(e);
-        self->fatal_error(e, "Fatal error: protocol.connection_made() call failed.");
-        return;
-      }
-    }
-    self->reading_ = true;
-    self->update_interest();
-    if (waiter && !waiter.done()) waiter.set_result();
-  });
+  schedule_start(*loop_, self_, std::move(waiter));
+}
+
+void SocketTransport::make_connection() {
+  if (!stream_) return;
+  protocol_connected_ = true;
+  stream_->connection_made(*this);
+}
+
+void SocketTransport::begin_io() noexcept {
+  reading_ = true;
+  update_interest();
 }
 
 std::any SocketTransport::get_extra_info(std::string_view name, std::any default_value) const {
@@ -331,27 +327,29 @@ void SocketTransport::write_eof() {
 }
 
 void SocketTransport::set_write_buffer_limits(std::optional<std::ptrdiff_t> high, std::optional<std::ptrdiff_t> low) {
-  std::tie(low_, high_) = write_buffer_limits(high, low);
+  flow_.set_limits(high, low);
   maybe_pause_protocol();
 }
 
-void SocketTransport::maybe_pause_protocol() noexcept {
-  if (wbuf_.size() <= high_ || protocol_paused_) return;
-  protocol_paused_ = true;
+void WriteFlow::set_limits(std::optional<std::ptrdiff_t> high, std::optional<std::ptrdiff_t> low) {
+  std::tie(low_, high_) = write_buffer_limits(high, low);
+}
+
+void WriteFlow::pause(BaseProtocol* protocol, EventLoop& loop) noexcept {
+  paused_ = true;
   try {
-    protocol_->pause_writing();
+    protocol->pause_writing();
   } catch (...) {
-    loop_->call_exception_handler({"protocol.pause_writing() failed", std::current_exception(), {}, {}});
+    loop.call_exception_handler({"protocol.pause_writing() failed", std::current_exception(), {}, {}});
   }
 }
 
-void SocketTransport::maybe_resume_protocol() noexcept {
-  if (!protocol_paused_ || wbuf_.size() > low_) return;
-  protocol_paused_ = false;
+void WriteFlow::resume(BaseProtocol* protocol, EventLoop& loop) noexcept {
+  paused_ = false;
   try {
-    protocol_->resume_writing();
+    protocol->resume_writing();
   } catch (...) {
-    loop_->call_exception_handler({"protocol.resume_writing() failed", std::current_exception(), {}, {}});
+    loop.call_exception_handler({"protocol.resume_writing() failed", std::current_exception(), {}, {}});
   }
 }
 
