@@ -35,6 +35,17 @@ TEST(Future, NewFutureIsPending) {
   EXPECT_EQ(&f.get_loop(), loop.get());
 }
 
+TEST(Future, ClosedLoopStillCreatesUsableFutures) {
+  auto loop = virtual_loop();
+  loop->close();
+  auto f = loop->create_future<int>();
+  EXPECT_FALSE(f.done());
+  f.set_result(3);
+  EXPECT_EQ(f.result(), 3);
+  // Scheduling the callback on the closed loop is what fails.
+  EXPECT_THROW(f.add_done_callback([](Future<int>) {}), asyncio::RuntimeError);
+}
+
 TEST(Future, DefaultConstructedHandleIsEmpty) {
   Future<int> f;
   EXPECT_FALSE(static_cast<bool>(f));

@@ -51,12 +51,25 @@ TEST(Shield, DoneInnerIsReturnedAsItIs) {
   }());
 }
 
-TEST(Shield, FailureAfterTheOuterWasCancelledIsNotReported) {
+TEST(Shield, FailureAfterTheOuterWasCancelledGoesToTheExceptionHandler) {
   std::vector<std::string> reports;
   run_v([&]() -> Coro<void> {
     asyncio::get_running_loop().set_exception_handler(
         [&](asyncio::EventLoop&, const asyncio::ExceptionContext& c) { reports.push_back(c.message); });
     auto outer = asyncio::shield(fail_after(1.0, "late"));
+    outer.cancel();
+    co_await asyncio::sleep(2.0);
+  }());
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_NE(reports[0].find("shield"), std::string::npos) << reports[0];
+}
+
+TEST(Shield, ResultAfterTheOuterWasCancelledIsNotReported) {
+  std::vector<std::string> reports;
+  run_v([&]() -> Coro<void> {
+    asyncio::get_running_loop().set_exception_handler(
+        [&](asyncio::EventLoop&, const asyncio::ExceptionContext& c) { reports.push_back(c.message); });
+    auto outer = asyncio::shield(after(1.0, 3));
     outer.cancel();
     co_await asyncio::sleep(2.0);
   }());

@@ -25,6 +25,32 @@ TEST(TaskGroup, WaitsForEveryChild) {
   }());
 }
 
+Coro<void> log_cancellation(std::vector<int>& log, int id) {
+  try {
+    co_await asyncio::sleep(100.0);
+  } catch (const asyncio::CancelledError&) {
+    log.push_back(id);
+    throw;
+  }
+}
+
+// The cancellations are delivered in the order the group made them: creation order, whatever
+// order the group keeps its children in.
+TEST(TaskGroup, CancelsTheRemainingChildrenInCreationOrder) {
+  std::vector<int> log;
+  run_v([&]() -> Coro<void> {
+    EXPECT_THROW(co_await asyncio::task_group([&](TaskGroup& tg) -> Coro<void> {
+      for (int i = 0; i < 32; ++i) tg.create_task(log_cancellation(log, i));
+      tg.create_task(fail_after(1.0, "boom"));
+      co_return;
+    }),
+                 asyncio::ExceptionGroup);
+  }());
+  std::vector<int> expected(32);
+  for (int i = 0; i < 32; ++i) expected[static_cast<std::size_t>(i)] = i;
+  EXPECT_EQ(log, expected);
+}
+
 TEST(TaskGroup, ReturnsTheBlocksValue) {
   EXPECT_EQ(run_v([]() -> Coro<int> {
               co_return co_await asyncio::task_group([](TaskGroup& tg) -> Coro<int> {

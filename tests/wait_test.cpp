@@ -86,6 +86,18 @@ TEST(Wait, AlreadyDoneReturnsWithoutSuspending) {
   }());
 }
 
+TEST(Wait, TheSameTaskTwiceIsOneEntry) {
+  run_v([]() -> Coro<void> {
+    auto t = asyncio::create_task(after(0.1, 7));
+    auto u = asyncio::create_task(after(0.2, 8));
+    std::vector<Task<int>> twice{t, u, t};
+    auto [done, pending] = co_await asyncio::wait(twice);
+    EXPECT_EQ(done.size(), 2u);
+    EXPECT_TRUE(done.size() == 2 && done[0] == t && done[1] == u);
+    EXPECT_TRUE(pending.empty());
+  }());
+}
+
 TEST(Wait, EmptySetIsValueError) {
   run_v([]() -> Coro<void> {
     EXPECT_THROW(co_await asyncio::wait(std::vector<Task<int>>{}), asyncio::ValueError);
@@ -197,6 +209,21 @@ TEST(AsCompleted, ExceptionsComeOutOfTheirAwait) {
     EXPECT_THROW(co_await *it, std::runtime_error);
     ++it;
     EXPECT_EQ(co_await *it, 1);
+  }());
+}
+
+TEST(AsCompleted, TheSameTaskTwiceIsYieldedOnce) {
+  run_v([]() -> Coro<void> {
+    auto t = asyncio::create_task(after(0.1, 7));
+    std::vector<Task<int>> twice{t, t};
+    auto range = asyncio::as_completed(twice);
+    EXPECT_EQ(range.size(), 1u);
+    int n = 0;
+    for (auto next : range) {
+      EXPECT_EQ(co_await next, 7);
+      ++n;
+    }
+    EXPECT_EQ(n, 1);
   }());
 }
 

@@ -149,9 +149,10 @@ class Future {
   detail::Ref<detail::FutureState<T>> s_;
 };
 
+// As in CPython, a closed loop still makes futures: setting and reading them works, and only
+// scheduling a callback on the closed loop fails (RuntimeError "Event loop is closed").
 template <class T>
 Future<T> EventLoop::create_future() {
-  if (closed_) throw RuntimeError("Event loop is closed");
   return Future<T>(*this);
 }
 
