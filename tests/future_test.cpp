@@ -461,4 +461,26 @@ TEST(FutureUnretrieved, CancelledFutureIsNotReported) {
   EXPECT_EQ(reports, 0);
 }
 
+// ---- conformance: behaviours CPython's test_futures / test_tasks check ------------------------------
+
+TEST(FutureCallbacks, RemovingAfterTheFutureIsDoneRemovesNothingAndTheCallStillHappens) {
+  auto loop = virtual_loop();
+  auto f = loop->create_future<int>();
+  int calls = 0;
+  auto id = f.add_done_callback([&](Future<int>) { ++calls; });
+  f.set_result(1);  // the call is scheduled now
+  EXPECT_EQ(f.remove_done_callback(id), 0u);
+  run_briefly(*loop);
+  EXPECT_EQ(calls, 1);
+}
+
+TEST(FutureAwait, AwaitingAFutureOfAnotherLoopIsRuntimeError) {
+  auto other = virtual_loop();
+  auto foreign = other->create_future<int>();
+  auto loop = virtual_loop();
+  auto t = loop->create_task([](Future<int> f) -> asyncio::Coro<int> { co_return co_await f; }(foreign));
+  EXPECT_THROW(loop->run_until_complete(Future<int>(t)), asyncio::RuntimeError);
+  EXPECT_FALSE(foreign.done());
+}
+
 }  // namespace

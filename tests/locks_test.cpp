@@ -754,4 +754,36 @@ TEST(Barrier, PartyCancelledWhileDrainingStillLetsTheOthersPass) {
   }());
 }
 
+// ---- conformance: behaviours CPython's test_locks checks ------------------------------------------
+
+// ConditionTests.test_timeout_in_block: a wait cut short by a timeout still holds the lock after.
+TEST(Condition, WaitCutShortByATimeoutStillHoldsTheLock) {
+  run_v([]() -> Coro<void> {
+    asyncio::Condition c;
+    auto held = co_await c.scoped();
+    EXPECT_THROW(co_await asyncio::wait_for(c.wait(), 0.5), asyncio::TimeoutError);
+    EXPECT_TRUE(c.locked());
+    EXPECT_EQ(c.waiters(), 0u);
+  }());
+}
+
+// SemaphoreTests.test_acquire_hang: a waiter cancelled after a release does not leave the next one stuck.
+TEST(Semaphore, ReleaseThenCancelOfTheWokenWaiterDoesNotHangTheNext) {
+  run_v([]() -> Coro<void> {
+    Semaphore s(0);
+    std::vector<int> log;
+    auto a = asyncio::create_task(sem_and_log(s, log, 1));
+    auto b = asyncio::create_task(sem_and_log(s, log, 2));
+    co_await spin();
+    s.release();
+    s.release();
+    a.cancel();
+    co_await asyncio::sleep(0);
+    co_await asyncio::wait_for(b, 1.0);
+    EXPECT_TRUE(a.cancelled());
+    EXPECT_EQ(log, (std::vector<int>{2}));
+    EXPECT_EQ(s.value(), 1u);  // a's unit came back
+  }());
+}
+
 }  // namespace

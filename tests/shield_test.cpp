@@ -42,6 +42,15 @@ TEST(Shield, InnerCancellationCancelsTheOuter) {
   }());
 }
 
+TEST(Shield, TakesAnyAwaitable) {
+  run_v([]() -> Coro<void> {
+    asyncio::Event ev;
+    asyncio::get_running_loop().call_later(0.5, [&] { ev.set(); });
+    EXPECT_TRUE(co_await asyncio::shield(ev.wait()));
+    EXPECT_EQ(co_await asyncio::shield(asyncio::sleep(0.5, 6)), 6);
+  }());
+}
+
 TEST(Shield, DoneInnerIsReturnedAsItIs) {
   run_v([]() -> Coro<void> {
     auto f = asyncio::get_running_loop().create_future<int>();
@@ -74,6 +83,19 @@ TEST(Shield, ResultAfterTheOuterWasCancelledIsNotReported) {
     co_await asyncio::sleep(2.0);
   }());
   EXPECT_TRUE(reports.empty());
+}
+
+// CPython's test_tasks: a gather of shielded tasks, cancelled, leaves the tasks running.
+TEST(Shield, CancellingAGatherOfShieldsLeavesTheInnerTasksRunning) {
+  run_v([]() -> Coro<void> {
+    auto a = asyncio::create_task(after(1.0, 1));
+    auto b = asyncio::create_task(after(1.0, 2));
+    auto g = asyncio::gather(asyncio::shield(a), asyncio::shield(b));
+    co_await asyncio::sleep(0.5);
+    g.cancel();
+    EXPECT_THROW(co_await g, asyncio::CancelledError);
+    EXPECT_EQ(co_await a + co_await b, 3);
+  }());
 }
 
 }  // namespace

@@ -435,6 +435,32 @@ TEST(streams, ReadexactlySatisfiedBeforeTheErrorReturnsTheBytes) {
   }());
 }
 
+// CPython's StreamTests.test_read_exception / test_readline_exception: once the error is set, the
+// next read raises it even with data still buffered.
+TEST(streams, ReadAfterSetExceptionRaisesItEvenWithDataBuffered) {
+  run_loop([]() -> Coro<void> {
+    StreamReader r;
+    r.feed_data("line\n");
+    EXPECT_EQ(co_await r.read(2), "li");
+    r.set_exception(std::make_exception_ptr(std::invalid_argument("bad")));
+    EXPECT_THROW(co_await r.read(2), std::invalid_argument);
+    EXPECT_THROW(co_await r.readline(), std::invalid_argument);
+  }());
+}
+
+// StreamTests.test_exception_cancel: a cancelled read leaves no waiter behind.
+TEST(streams, SetExceptionAfterACancelledReadIsHarmless) {
+  run_loop([]() -> Coro<void> {
+    StreamReader r;
+    auto pending = asyncio::create_task(r.readline());
+    co_await asyncio::sleep(0);
+    pending.cancel();
+    EXPECT_THROW(co_await pending, asyncio::CancelledError);
+    r.set_exception(std::make_exception_ptr(std::invalid_argument("bad")));
+    EXPECT_THROW(co_await r.read(1), std::invalid_argument);
+  }());
+}
+
 TEST(streams, ReadexactlyWithANegativeSizeIsValueErrorAndConsumesNothing) {
   run_loop([]() -> Coro<void> {
     StreamReader r;
