@@ -35,6 +35,17 @@ TEST(Future, NewFutureIsPending) {
   EXPECT_EQ(&f.get_loop(), loop.get());
 }
 
+TEST(Future, ClosedLoopStillCreatesUsableFutures) {
+  auto loop = virtual_loop();
+  loop->close();
+  auto f = loop->create_future<int>();
+  EXPECT_FALSE(f.done());
+  f.set_result(3);
+  EXPECT_EQ(f.result(), 3);
+  // Scheduling the callback on the closed loop is what fails.
+  EXPECT_THROW(f.add_done_callback([](Future<int>) {}), asyncio::RuntimeError);
+}
+
 TEST(Future, DefaultConstructedHandleIsEmpty) {
   Future<int> f;
   EXPECT_FALSE(static_cast<bool>(f));
@@ -448,6 +459,28 @@ TEST(FutureUnretrieved, CancelledFutureIsNotReported) {
   loop->set_exception_handler([&](EventLoop&, const asyncio::ExceptionContext&) { ++reports; });
   { loop->create_future<int>().cancel(); }
   EXPECT_EQ(reports, 0);
+}
+
+// ---- conformance: behaviours CPython's test_futures / test_tasks check ------------------------------
+
+TEST(FutureCallbacks, RemovingAfterTheFutureIsDoneRemovesNothingAndTheCallStillHappens) {
+  auto loop = virtual_loop();
+  auto f = loop->create_future<int>();
+  int calls = 0;
+  auto id = f.add_done_callback([&](Future<int>) { ++calls; });
+  f.set_result(1);  // the call is scheduled now
+  EXPECT_EQ(f.remove_done_callback(id), 0u);
+  run_briefly(*loop);
+  EXPECT_EQ(calls, 1);
+}
+
+TEST(FutureAwait, AwaitingAFutureOfAnotherLoopIsRuntimeError) {
+  auto other = virtual_loop();
+  auto foreign = other->create_future<int>();
+  auto loop = virtual_loop();
+  auto t = loop->create_task([](Future<int> f) -> asyncio::Coro<int> { co_return co_await f; }(foreign));
+  EXPECT_THROW(loop->run_until_complete(Future<int>(t)), asyncio::RuntimeError);
+  EXPECT_FALSE(foreign.done());
 }
 
 }  // namespace

@@ -10,6 +10,42 @@ using asyncio::Coro;
 
 namespace {
 
+TEST(Gather, NoArgumentsGivesAnEmptyResultAtOnce) {
+  run_v([]() -> Coro<void> {
+    auto f = asyncio::gather();
+    EXPECT_TRUE(f.done());
+    std::tuple<> r = co_await f;
+    (void)r;
+    auto g = asyncio::gather(asyncio::return_exceptions);
+    EXPECT_TRUE(g.done());
+    co_await g;
+    std::vector<Coro<int>> none;
+    auto h = asyncio::gather(std::move(none));
+    EXPECT_TRUE((co_await h).empty());
+  }());
+}
+
+TEST(Gather, TakesEveryAwaitableOfTheLibrary) {
+  run_v([]() -> Coro<void> {
+    asyncio::Event ev;
+    asyncio::Lock lock;
+    asyncio::Queue<int> q;
+    asyncio::get_running_loop().call_later(0.5, [&] {
+      ev.set();
+      q.put_nowait(9);
+    });
+    auto [slept, set, got, acquired, value] =
+        co_await asyncio::gather(asyncio::sleep(1.0), ev.wait(), q.get(), lock.acquire(), asyncio::sleep(0.2, 7));
+    (void)slept;
+    EXPECT_TRUE(set);
+    EXPECT_EQ(got, 9);
+    EXPECT_TRUE(acquired);
+    EXPECT_EQ(value, 7);
+    EXPECT_TRUE(lock.locked());
+    EXPECT_DOUBLE_EQ(now(), 1.0);
+  }());
+}
+
 TEST(Gather, TupleResultsKeepArgumentOrder) {
   auto r = run_v([]() -> Coro<std::tuple<int, std::string>> {
     co_return co_await asyncio::gather(after(2.0, 1), after(1.0, std::string("b")));
@@ -182,6 +218,38 @@ TEST(Gather, LaterFailuresAfterFirstAreNotReportedAsUnretrieved) {
     co_await asyncio::sleep(1.0);
   }());
   EXPECT_TRUE(reports.empty());
+}
+
+// ---- conformance: behaviours CPython's test_tasks (gather) checks ----------------------------------
+
+TEST(Gather, TheSameTaskTwiceGivesItsResultTwice) {
+  run_v([]() -> Coro<void> {
+    auto t = asyncio::create_task(after(0.5, 3));
+    auto [a, b] = co_await asyncio::gather(t, t);
+    EXPECT_EQ(a, 3);
+    EXPECT_EQ(b, 3);
+  }());
+}
+
+TEST(Gather, ResultsInArgumentOrderWhateverTheCompletionOrder) {
+  run_v([]() -> Coro<void> {
+    auto& loop = asyncio::get_running_loop();
+    auto a = loop.create_future<int>();
+    auto b = loop.create_future<int>();
+    auto c = loop.create_future<int>();
+    std::vector<asyncio::Future<int>> fs;
+    fs.push_back(a);
+    fs.push_back(b);
+    fs.push_back(c);
+    auto g = asyncio::gather(std::move(fs));
+    b.set_result(1);
+    a.set_result(2);
+    co_await asyncio::sleep(0);
+    EXPECT_FALSE(g.done());
+    c.set_result(3);
+    std::vector<int> results = co_await g;
+    EXPECT_EQ(results, (std::vector<int>{2, 1, 3}));
+  }());
 }
 
 }  // namespace

@@ -514,6 +514,50 @@ TEST(Semaphore, ReleasedUnitGoesToTheWaiterNotToANewcomer) {
   }());
 }
 
+// CPython 3.12+: a free unit does not let a newcomer overtake a waiter that was woken but has
+// not run yet; locked() says so, and the newcomer gets its unit once that waiter has run.
+TEST(Semaphore, NewcomerQueuesBehindAWokenWaiterEvenWithAFreeUnit) {
+  run_v([]() -> Coro<void> {
+    Semaphore s(0);
+    std::vector<int> log;
+    auto woken = asyncio::create_task(sem_and_log(s, log, 1));
+    co_await spin();
+    s.release();  // handed to `woken`, which has not run yet
+    s.release();  // a free unit
+    EXPECT_EQ(s.value(), 1u);
+    EXPECT_TRUE(s.locked());
+    auto newcomer = asyncio::create_task(sem_and_log(s, log, 2));
+    co_await woken;
+    co_await newcomer;
+    EXPECT_EQ(log, (std::vector<int>{1, 2}));
+    EXPECT_EQ(s.value(), 0u);
+  }());
+}
+
+TEST(Semaphore, BoundedSemaphoreKeepsTheSameOrderWithWokenWaiters) {
+  run_v([]() -> Coro<void> {
+    BoundedSemaphore s(2);
+    co_await s.acquire();
+    co_await s.acquire();
+    std::vector<int> log;
+    auto woken = asyncio::create_task(sem_and_log(s, log, 1));
+    co_await spin();
+    s.release();
+    s.release();
+    EXPECT_TRUE(s.locked());
+    // Not from a task: acquire() must queue, so its await_ready refuses the free unit.
+    EXPECT_FALSE(s.acquire().await_ready());
+    auto newcomer = asyncio::create_task(sem_and_log(s, log, 2));
+    co_await woken;
+    co_await newcomer;
+    EXPECT_EQ(log, (std::vector<int>{1, 2}));
+    EXPECT_EQ(s.value(), 0u);  // both units held again: the bound still counts right
+    s.release();
+    s.release();
+    EXPECT_THROW(s.release(), asyncio::ValueError);
+  }());
+}
+
 TEST(Semaphore, WaiterCancelledAfterBeingWokenPassesTheUnitOn) {
   run_v([]() -> Coro<void> {
     Semaphore s(0);
@@ -707,6 +751,38 @@ TEST(Barrier, PartyCancelledWhileDrainingStillLetsTheOthersPass) {
     auto y = asyncio::create_task(barrier_party(b, log, 3));
     std::size_t ix = co_await x, iy = co_await y;
     EXPECT_EQ(ix + iy, 1u);
+  }());
+}
+
+// ---- conformance: behaviours CPython's test_locks checks ------------------------------------------
+
+// ConditionTests.test_timeout_in_block: a wait cut short by a timeout still holds the lock after.
+TEST(Condition, WaitCutShortByATimeoutStillHoldsTheLock) {
+  run_v([]() -> Coro<void> {
+    asyncio::Condition c;
+    auto held = co_await c.scoped();
+    EXPECT_THROW(co_await asyncio::wait_for(c.wait(), 0.5), asyncio::TimeoutError);
+    EXPECT_TRUE(c.locked());
+    EXPECT_EQ(c.waiters(), 0u);
+  }());
+}
+
+// SemaphoreTests.test_acquire_hang: a waiter cancelled after a release does not leave the next one stuck.
+TEST(Semaphore, ReleaseThenCancelOfTheWokenWaiterDoesNotHangTheNext) {
+  run_v([]() -> Coro<void> {
+    Semaphore s(0);
+    std::vector<int> log;
+    auto a = asyncio::create_task(sem_and_log(s, log, 1));
+    auto b = asyncio::create_task(sem_and_log(s, log, 2));
+    co_await spin();
+    s.release();
+    s.release();
+    a.cancel();
+    co_await asyncio::sleep(0);
+    co_await asyncio::wait_for(b, 1.0);
+    EXPECT_TRUE(a.cancelled());
+    EXPECT_EQ(log, (std::vector<int>{2}));
+    EXPECT_EQ(s.value(), 1u);  // a's unit came back
   }());
 }
 

@@ -85,9 +85,21 @@ TEST(Queue, PutNowaitOnFullRaisesQueueFull) {
   EXPECT_EQ(q.qsize(), 2u);
 }
 
+TEST(Queue, NegativeMaxsizeIsUnboundedAsInPython) {
+  Queue<int> q(-1);
+  EXPECT_EQ(q.maxsize(), -1);
+  for (int i = 0; i < 1000; ++i) q.put_nowait(i);
+  EXPECT_FALSE(q.full());
+  EXPECT_EQ(q.qsize(), 1000u);
+  asyncio::LifoQueue<int> lifo(-5);
+  lifo.put_nowait(1);
+  lifo.put_nowait(2);
+  EXPECT_FALSE(lifo.full());
+}
+
 TEST(Queue, MaxsizeZeroIsUnbounded) {
   Queue<int> q;
-  EXPECT_EQ(q.maxsize(), 0u);
+  EXPECT_EQ(q.maxsize(), 0);
   for (int i = 0; i < 10000; ++i) q.put_nowait(i);
   EXPECT_FALSE(q.full());
   EXPECT_EQ(q.qsize(), 10000u);
@@ -546,5 +558,47 @@ TEST(Queue, MillionItemPipelineAllocatesNothingPerItem) {
     EXPECT_EQ(allocs, 0u);
   }());
 }
+
+// ---- conformance: behaviours CPython's test_queues checks ------------------------------------------
+
+// QueueGetTests.test_why_are_getters_waiting / QueuePutTests.test_why_are_putters_waiting.
+TEST(Queue, ProducerAndConsumerThroughASizeOneQueueBothFinish) {
+  run_v([]() -> Coro<void> {
+    Queue<int> q(1);
+    std::vector<int> got;
+    co_await asyncio::task_group([&](asyncio::TaskGroup& tg) -> Coro<void> {
+      tg.create_task([&]() -> Coro<void> {
+        for (int i = 0; i < 5; ++i) co_await q.put(i);
+      });
+      tg.create_task([&]() -> Coro<void> {
+        for (int i = 0; i < 5; ++i) got.push_back(co_await q.get());
+      });
+      co_return;
+    });
+    EXPECT_EQ(got, (std::vector<int>{0, 1, 2, 3, 4}));
+  }());
+}
+
+template <class Q>
+Coro<void> join_and_shutdown_work() {
+  Q q;
+  for (int i : {3, 1, 2}) q.put_nowait(i);
+  int sum = 0;
+  auto worker = asyncio::create_task([](Q& q, int& sum) -> Coro<void> {
+    for (;;) {
+      sum += co_await q.get();
+      q.task_done();
+    }
+  }(q, sum));
+  co_await asyncio::wait_for(q.join(), 1.0);
+  EXPECT_EQ(sum, 6);
+  q.shutdown();
+  EXPECT_THROW(co_await worker, asyncio::QueueShutDown);  // the blocked get() is woken with it
+  EXPECT_THROW(q.put_nowait(1), asyncio::QueueShutDown);
+}
+
+// LifoQueueJoinTests / PriorityQueueJoinTests / LifoQueueShutdownTests / PriorityQueueShutdownTests.
+TEST(LifoQueue, JoinAndShutdownBehaveAsForQueue) { run_v(join_and_shutdown_work<asyncio::LifoQueue<int>>()); }
+TEST(PriorityQueue, JoinAndShutdownBehaveAsForQueue) { run_v(join_and_shutdown_work<asyncio::PriorityQueue<int>>()); }
 
 }  // namespace

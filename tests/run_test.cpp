@@ -97,6 +97,28 @@ TEST(Run, CancelsLeftoverTasksWhichSeeCancelledError) {
   }
 }
 
+Coro<void> log_cancellation(std::vector<int>* log, int id) {
+  try {
+    co_await asyncio::sleep(100.0);
+  } catch (const CancelledError&) {
+    log->push_back(id);
+    throw;
+  }
+}
+
+Coro<void> main_leaving_many(std::vector<int>* log) {
+  for (int i = 0; i < 16; ++i) asyncio::create_task(log_cancellation(log, i));
+  co_await asyncio::sleep(0);
+}
+
+TEST(Run, CancelsLeftoverTasksInCreationOrder) {
+  std::vector<int> log;
+  asyncio::run(main_leaving_many(&log), {.virtual_time = true});
+  std::vector<int> expected;
+  for (int i = 0; i < 16; ++i) expected.push_back(i);
+  EXPECT_EQ(log, expected);
+}
+
 Coro<int> main_failing_with_leftover(Leftover* a) {
   asyncio::create_task(leftover_body(a));
   co_await asyncio::sleep(0);

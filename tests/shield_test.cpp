@@ -42,6 +42,15 @@ TEST(Shield, InnerCancellationCancelsTheOuter) {
   }());
 }
 
+TEST(Shield, TakesAnyAwaitable) {
+  run_v([]() -> Coro<void> {
+    asyncio::Event ev;
+    asyncio::get_running_loop().call_later(0.5, [&] { ev.set(); });
+    EXPECT_TRUE(co_await asyncio::shield(ev.wait()));
+    EXPECT_EQ(co_await asyncio::shield(asyncio::sleep(0.5, 6)), 6);
+  }());
+}
+
 TEST(Shield, DoneInnerIsReturnedAsItIs) {
   run_v([]() -> Coro<void> {
     auto f = asyncio::get_running_loop().create_future<int>();
@@ -51,7 +60,7 @@ TEST(Shield, DoneInnerIsReturnedAsItIs) {
   }());
 }
 
-TEST(Shield, FailureAfterTheOuterWasCancelledIsNotReported) {
+TEST(Shield, FailureAfterTheOuterWasCancelledGoesToTheExceptionHandler) {
   std::vector<std::string> reports;
   run_v([&]() -> Coro<void> {
     asyncio::get_running_loop().set_exception_handler(
@@ -60,7 +69,33 @@ TEST(Shield, FailureAfterTheOuterWasCancelledIsNotReported) {
     outer.cancel();
     co_await asyncio::sleep(2.0);
   }());
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_NE(reports[0].find("shield"), std::string::npos) << reports[0];
+}
+
+TEST(Shield, ResultAfterTheOuterWasCancelledIsNotReported) {
+  std::vector<std::string> reports;
+  run_v([&]() -> Coro<void> {
+    asyncio::get_running_loop().set_exception_handler(
+        [&](asyncio::EventLoop&, const asyncio::ExceptionContext& c) { reports.push_back(c.message); });
+    auto outer = asyncio::shield(after(1.0, 3));
+    outer.cancel();
+    co_await asyncio::sleep(2.0);
+  }());
   EXPECT_TRUE(reports.empty());
+}
+
+// CPython's test_tasks: a gather of shielded tasks, cancelled, leaves the tasks running.
+TEST(Shield, CancellingAGatherOfShieldsLeavesTheInnerTasksRunning) {
+  run_v([]() -> Coro<void> {
+    auto a = asyncio::create_task(after(1.0, 1));
+    auto b = asyncio::create_task(after(1.0, 2));
+    auto g = asyncio::gather(asyncio::shield(a), asyncio::shield(b));
+    co_await asyncio::sleep(0.5);
+    g.cancel();
+    EXPECT_THROW(co_await g, asyncio::CancelledError);
+    EXPECT_EQ(co_await a + co_await b, 3);
+  }());
 }
 
 }  // namespace

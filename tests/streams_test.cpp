@@ -390,6 +390,77 @@ TEST(streams, CancelledReadexactlyKeepsTheBufferedBytes) {
   }());
 }
 
+TEST(streams, DataFedBeforeSetExceptionIsReturnedToTheWaitingRead) {
+  run_loop([]() -> Coro<void> {
+    StreamReader r;
+    auto pending = asyncio::create_task(r.read(100));
+    co_await asyncio::sleep(0);  // parked, waiting for data
+    r.feed_data("abc");
+    r.set_exception(std::make_exception_ptr(std::runtime_error("broken")));
+    EXPECT_EQ(co_await pending, "abc");  // as CPython: the data woke it first
+    EXPECT_THROW(co_await r.read(100), std::runtime_error);
+  }());
+}
+
+TEST(streams, SetExceptionWakesAWaitingReadWithTheError) {
+  run_loop([]() -> Coro<void> {
+    StreamReader r;
+    auto pending = asyncio::create_task(r.read(100));
+    co_await asyncio::sleep(0);
+    r.set_exception(std::make_exception_ptr(std::runtime_error("broken")));
+    EXPECT_THROW(co_await pending, std::runtime_error);
+  }());
+}
+
+TEST(streams, ReadexactlyStillShortAfterTheErrorRaisesIt) {
+  run_loop([]() -> Coro<void> {
+    StreamReader r;
+    auto pending = asyncio::create_task(r.readexactly(5));
+    co_await asyncio::sleep(0);
+    r.feed_data("ab");
+    r.set_exception(std::make_exception_ptr(std::runtime_error("broken")));
+    // No more data can come: the error, where CPython would wait for ever.
+    EXPECT_THROW(co_await pending, std::runtime_error);
+  }());
+}
+
+TEST(streams, ReadexactlySatisfiedBeforeTheErrorReturnsTheBytes) {
+  run_loop([]() -> Coro<void> {
+    StreamReader r;
+    auto pending = asyncio::create_task(r.readexactly(3));
+    co_await asyncio::sleep(0);
+    r.feed_data("abc");
+    r.set_exception(std::make_exception_ptr(std::runtime_error("broken")));
+    EXPECT_EQ(co_await pending, "abc");
+  }());
+}
+
+// CPython's StreamTests.test_read_exception / test_readline_exception: once the error is set, the
+// next read raises it even with data still buffered.
+TEST(streams, ReadAfterSetExceptionRaisesItEvenWithDataBuffered) {
+  run_loop([]() -> Coro<void> {
+    StreamReader r;
+    r.feed_data("line\n");
+    EXPECT_EQ(co_await r.read(2), "li");
+    r.set_exception(std::make_exception_ptr(std::invalid_argument("bad")));
+    EXPECT_THROW(co_await r.read(2), std::invalid_argument);
+    EXPECT_THROW(co_await r.readline(), std::invalid_argument);
+  }());
+}
+
+// StreamTests.test_exception_cancel: a cancelled read leaves no waiter behind.
+TEST(streams, SetExceptionAfterACancelledReadIsHarmless) {
+  run_loop([]() -> Coro<void> {
+    StreamReader r;
+    auto pending = asyncio::create_task(r.readline());
+    co_await asyncio::sleep(0);
+    pending.cancel();
+    EXPECT_THROW(co_await pending, asyncio::CancelledError);
+    r.set_exception(std::make_exception_ptr(std::invalid_argument("bad")));
+    EXPECT_THROW(co_await r.read(1), std::invalid_argument);
+  }());
+}
+
 TEST(streams, ReadexactlyWithANegativeSizeIsValueErrorAndConsumesNothing) {
   run_loop([]() -> Coro<void> {
     StreamReader r;

@@ -134,6 +134,45 @@ Coro<bool> child_waits_for_parent_to_yield() {
 
 TEST(Task, ChildTaskStartsOnlyWhenTheParentYields) { EXPECT_TRUE(run_v(child_waits_for_parent_to_yield())); }
 
+Coro<std::string> capturing_lambda_task() {
+  std::string name = "abc";
+  // A capturing lambda whose object dies at the `;`: create_task moves it into the task's frame.
+  auto t = asyncio::create_task([name]() -> Coro<std::string> {
+    co_await asyncio::sleep(0.1);
+    co_return name + name;
+  });
+  name.clear();
+  co_return co_await t;
+}
+
+TEST(Task, CreateTaskOfACoroutineLambdaKeepsItsCapturesAlive) {
+  EXPECT_EQ(run_v(capturing_lambda_task()), "abcabc");
+}
+
+Coro<int> make_coro_with_arguments() {
+  auto add = [](int a, std::unique_ptr<int> b) -> Coro<int> {
+    co_await asyncio::sleep(0);
+    co_return a + *b;
+  };
+  co_return co_await asyncio::create_task(asyncio::make_coro(add, 2, std::make_unique<int>(40)));
+}
+
+TEST(Task, MakeCoroOwnsTheCallableAndItsArguments) { EXPECT_EQ(run_v(make_coro_with_arguments()), 42); }
+
+Coro<bool> create_task_of_other_awaitables() {
+  asyncio::Event ev;
+  auto waiting = asyncio::create_task(ev.wait(), "waiter");
+  auto sleeping = asyncio::create_task(asyncio::sleep(0.5, 3));
+  co_await asyncio::sleep(0.1);
+  bool pending = !waiting.done();
+  ev.set();
+  bool set = co_await waiting;
+  int slept = co_await sleeping;
+  co_return pending && waiting.get_name() == "waiter" && set && slept == 3;
+}
+
+TEST(Task, CreateTaskTakesOtherAwaitables) { EXPECT_TRUE(run_v(create_task_of_other_awaitables())); }
+
 TEST(Task, DroppedHandleDoesNotStopThePendingTask) {
   auto loop = virtual_loop();
   bool ran = false;
@@ -825,5 +864,26 @@ TEST(TaskLeaks, RunCancelsLeftoversAndFreesThem) {
   }());
   EXPECT_EQ(Live::count, 0);
 }
+
+// ---- conformance: behaviours CPython's test_tasks checks ----------------------------------------
+
+Coro<bool> set_methods_refused() {
+  auto t = asyncio::create_task([]() -> Coro<int> { co_return 1; }());
+  bool result_refused = false, exception_refused = false;
+  try {
+    t.set_result(2);
+  } catch (const asyncio::RuntimeError& e) {
+    result_refused = std::string_view(e.what()).find("set_result") != std::string_view::npos;
+  }
+  try {
+    t.set_exception(std::runtime_error("x"));
+  } catch (const asyncio::RuntimeError& e) {
+    exception_refused = std::string_view(e.what()).find("set_exception") != std::string_view::npos;
+  }
+  int v = co_await t;  // the coroutine's own result still arrives
+  co_return result_refused && exception_refused && v == 1;
+}
+
+TEST(Task, SetResultAndSetExceptionOnATaskRaiseRuntimeError) { EXPECT_TRUE(run_v(set_methods_refused())); }
 
 }  // namespace

@@ -489,6 +489,17 @@ TEST(RunCoroutineThreadsafe, FromAForeignThreadReturnsTheResult) {
   EXPECT_EQ(cf.result(10.0), 42);
 }
 
+TEST(RunCoroutineThreadsafe, ACapturingLambdaIsKeptAliveForTheCoroutine) {
+  BackgroundLoop bg;
+  std::string text = "captured";
+  // The lambda object is a temporary of this statement: make_coro moves it into the frame.
+  auto cf = asyncio::run_coroutine_threadsafe([text]() -> Coro<std::string> {
+    co_await asyncio::sleep(0.01);
+    co_return text + "!";
+  }, bg.loop());
+  EXPECT_EQ(cf.result(10.0), "captured!");
+}
+
 TEST(RunCoroutineThreadsafe, ExceptionReachesTheCallingThread) {
   BackgroundLoop bg;
   auto cf = asyncio::run_coroutine_threadsafe([]() -> Coro<int> {

@@ -86,6 +86,35 @@ TEST(Wait, AlreadyDoneReturnsWithoutSuspending) {
   }());
 }
 
+TEST(Wait, TheSameTaskTwiceIsOneEntry) {
+  run_v([]() -> Coro<void> {
+    auto t = asyncio::create_task(after(0.1, 7));
+    auto u = asyncio::create_task(after(0.2, 8));
+    std::vector<Task<int>> twice{t, u, t};
+    auto [done, pending] = co_await asyncio::wait(twice);
+    EXPECT_EQ(done.size(), 2u);
+    EXPECT_TRUE(done.size() == 2 && done[0] == t && done[1] == u);
+    EXPECT_TRUE(pending.empty());
+  }());
+}
+
+TEST(Wait, OtherAwaitablesAreWrappedInTasks) {
+  run_v([]() -> Coro<void> {
+    std::vector<asyncio::detail::SleepResultAwaiter<int>> sleeps;
+    sleeps.push_back(asyncio::sleep(0.3, 1));
+    sleeps.push_back(asyncio::sleep(0.1, 2));
+    auto [done, pending] = co_await asyncio::wait(std::move(sleeps), std::nullopt, asyncio::FIRST_COMPLETED);
+    EXPECT_EQ(done.size(), 1u);
+    EXPECT_EQ(pending.size(), 1u);
+    EXPECT_TRUE(done.size() == 1 && done[0].result() == 2);
+    std::vector<Coro<int>> coros;
+    coros.push_back(after(0.1, 5));
+    auto [all, none] = co_await asyncio::wait(std::move(coros));
+    EXPECT_TRUE(all.size() == 1 && all[0].result() == 5 && none.empty());
+    for (auto& t : pending) t.cancel();
+  }());
+}
+
 TEST(Wait, EmptySetIsValueError) {
   run_v([]() -> Coro<void> {
     EXPECT_THROW(co_await asyncio::wait(std::vector<Task<int>>{}), asyncio::ValueError);
@@ -114,6 +143,43 @@ TEST(WaitFor, TimeoutRaisesTimeoutErrorAtTheDeadline) {
   run_v([]() -> Coro<void> {
     EXPECT_THROW(co_await asyncio::wait_for(after(5.0, 1), 1.0), asyncio::TimeoutError);
     EXPECT_DOUBLE_EQ(now(), 1.0);
+  }());
+}
+
+TEST(WaitFor, TakesAnEventWait) {
+  run_v([]() -> Coro<void> {
+    asyncio::Event ev;
+    asyncio::get_running_loop().call_later(1.0, [&] { ev.set(); });
+    EXPECT_TRUE(co_await asyncio::wait_for(ev.wait(), 5));
+    EXPECT_DOUBLE_EQ(now(), 1.0);
+    asyncio::Event never;
+    EXPECT_THROW(co_await asyncio::wait_for(never.wait(), 2), asyncio::TimeoutError);
+    EXPECT_DOUBLE_EQ(now(), 3.0);
+  }());
+}
+
+TEST(WaitFor, TakesQueueGetLockAcquireAndSleep) {
+  run_v([]() -> Coro<void> {
+    asyncio::Queue<std::string> q;
+    q.put_nowait("job");
+    EXPECT_EQ(co_await asyncio::wait_for(q.get(), 1), "job");
+    EXPECT_THROW(co_await asyncio::wait_for(q.get(), 1), asyncio::TimeoutError);
+    EXPECT_EQ(q.qsize(), 0u);
+    asyncio::Lock lock;
+    EXPECT_TRUE(co_await asyncio::wait_for(lock.acquire(), 1));
+    EXPECT_THROW(co_await asyncio::wait_for(lock.acquire(), 1), asyncio::TimeoutError);
+    EXPECT_EQ(lock.waiters(), 0u);  // the timed-out acquire left the queue
+    lock.release();
+    EXPECT_FALSE(lock.locked());
+    EXPECT_EQ(co_await asyncio::wait_for(asyncio::sleep(0.5, 4), 1), 4);
+    EXPECT_THROW(co_await asyncio::wait_for(asyncio::sleep(5), 1), asyncio::TimeoutError);
+  }());
+}
+
+TEST(WaitFor, ZeroTimeoutOnAnAwaitableThatIsNotReadyIsTimeout) {
+  run_v([]() -> Coro<void> {
+    asyncio::Event ev;
+    EXPECT_THROW(co_await asyncio::wait_for(ev.wait(), 0), asyncio::TimeoutError);
   }());
 }
 
@@ -200,6 +266,33 @@ TEST(AsCompleted, ExceptionsComeOutOfTheirAwait) {
   }());
 }
 
+TEST(AsCompleted, TheSameTaskTwiceIsYieldedOnce) {
+  run_v([]() -> Coro<void> {
+    auto t = asyncio::create_task(after(0.1, 7));
+    std::vector<Task<int>> twice{t, t};
+    auto range = asyncio::as_completed(twice);
+    EXPECT_EQ(range.size(), 1u);
+    int n = 0;
+    for (auto next : range) {
+      EXPECT_EQ(co_await next, 7);
+      ++n;
+    }
+    EXPECT_EQ(n, 1);
+  }());
+}
+
+TEST(AsCompleted, TakesOtherAwaitables) {
+  auto order = run_v([]() -> Coro<std::vector<int>> {
+    std::vector<asyncio::detail::SleepResultAwaiter<int>> sleeps;
+    sleeps.push_back(asyncio::sleep(0.3, 3));
+    sleeps.push_back(asyncio::sleep(0.1, 1));
+    std::vector<int> out;
+    for (auto next : asyncio::as_completed(std::move(sleeps))) out.push_back(co_await next);
+    co_return out;
+  }());
+  EXPECT_EQ(order, (std::vector<int>{1, 3}));
+}
+
 TEST(AsCompleted, TimeoutRaisesForTheRest) {
   run_v([]() -> Coro<void> {
     auto tasks = spawn_after({0.1, 10.0});
@@ -224,6 +317,77 @@ TEST(AsCompleted, AwaitablesMayBeAwaitedConcurrently) {
   }());
   EXPECT_EQ(std::get<0>(r), 1);  // the first awaiter gets the first completion
   EXPECT_EQ(std::get<1>(r), 0);
+}
+
+// ---- conformance: behaviours CPython's test_waitfor checks -----------------------------------------
+
+// test_cancel_wait_for: cancelling the wait_for cancels the task it waits on.
+TEST(WaitFor, CancellingTheWaitForCancelsTheInnerTask) {
+  run_v([]() -> Coro<void> {
+    auto inner = asyncio::create_task(asyncio::sleep(100.0));
+    auto waiting = asyncio::create_task(asyncio::wait_for(inner, 60.0));
+    co_await asyncio::sleep(0.1);
+    waiting.cancel();
+    EXPECT_THROW(co_await waiting, asyncio::CancelledError);
+    EXPECT_TRUE(inner.cancelled());
+  }());
+}
+
+// test_wait_for_reraises_exception_during_cancellation.
+TEST(WaitFor, ErrorRaisedByTheInnerWhileBeingCancelledPropagates) {
+  run_v([]() -> Coro<void> {
+    auto inner = asyncio::create_task([]() -> Coro<void> {
+      try {
+        co_await asyncio::sleep(1.0);
+      } catch (const asyncio::CancelledError&) {
+      }
+      throw std::domain_error("foo");
+    });
+    EXPECT_THROW(co_await asyncio::wait_for(inner, 0.01), std::domain_error);
+  }());
+}
+
+// test_wait_for_timeout_less_then_0_or_0_coroutine_do_not_started.
+TEST(WaitFor, ZeroTimeoutNeverStartsACoroutine) {
+  run_v([]() -> Coro<void> {
+    bool started = false;
+    auto body = [&]() -> Coro<int> {
+      started = true;
+      co_return 1;
+    };
+    EXPECT_THROW(co_await asyncio::wait_for(body(), 0), asyncio::TimeoutError);
+    EXPECT_FALSE(started);
+  }());
+}
+
+// test_asyncio_wait_for_timeout: an inner that holds off its cancellation is waited for; if it
+// then returns a value, that value is the result (as Python 3.12's wait_for).
+TEST(WaitFor, InnerHoldingOffItsCancellationIsWaitedFor) {
+  run_v([]() -> Coro<void> {
+    auto stubborn = []() -> Coro<int> {
+      for (int i = 0; i < 3; ++i) {
+        try {
+          co_await asyncio::sleep(0.3);
+        } catch (const asyncio::CancelledError&) {
+        }
+      }
+      co_return 42;
+    };
+    auto inner = asyncio::create_task(stubborn());
+    EXPECT_EQ(co_await asyncio::wait_for(inner, 0.1), 42);
+    EXPECT_NEAR(now(), 0.7, 1e-6);
+  }());
+}
+
+// test_wait_for_self_cancellation: a wait_for cancelled before it starts leaves the inner alone.
+TEST(WaitFor, CancelledBeforeItStartsLeavesTheInnerAlone) {
+  run_v([]() -> Coro<void> {
+    auto inner = asyncio::create_task(after(0.3, 42));
+    auto waiting = asyncio::create_task(asyncio::wait_for(inner, 0.1));
+    waiting.cancel();
+    EXPECT_THROW(co_await waiting, asyncio::CancelledError);
+    EXPECT_EQ(co_await inner, 42);
+  }());
 }
 
 }  // namespace

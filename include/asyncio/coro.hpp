@@ -16,6 +16,7 @@
 
 #include <coroutine>
 #include <exception>
+#include <functional>
 #include "asyncio/source_location.hpp"
 #include <type_traits>
 #include <utility>
@@ -68,6 +69,19 @@ class AwaitRef {
 
 template <class A>
 concept HasMemberCoAwait = requires(A&& a) { std::forward<A>(a).operator co_await(); };
+
+template <class A>
+struct AwaiterOf {
+  using type = A;
+};
+template <class A>
+  requires HasMemberCoAwait<A>
+struct AwaiterOf<A> {
+  using type = decltype(std::declval<A>().operator co_await());
+};
+/// What `co_await a` (with `a` of type A) yields, for any awaitable of this library.
+template <class A>
+using await_result_t = decltype(std::declval<typename AwaiterOf<A>::type&>().await_resume());
 
 class CoroPromiseBase {
  public:
@@ -225,6 +239,39 @@ class [[nodiscard]] Coro {
 };
 
 namespace detail {
+
+template <class T>
+inline constexpr bool is_coro_v = false;
+template <class T>
+inline constexpr bool is_coro_v<Coro<T>> = true;
+
+/// A callable whose call with `Args` (moved in) gives a Coro: a coroutine lambda, a coroutine
+/// function.
+template <class F, class... Args>
+concept CoroutineCallable =
+    std::is_invocable_v<F&, Args&&...> && is_coro_v<std::remove_cvref_t<std::invoke_result_t<F&, Args&&...>>>;
+
+/// Awaits any awaitable of this library inside a Coro that owns it (moved into the frame), so
+/// that functions taking Coro, Future or Task take `sleep(...)`, `event.wait()`, ... as well.
+template <class A, class T = std::remove_cvref_t<await_result_t<A>>>
+Coro<T> await_in_coro(A aw) {
+  if constexpr (std::is_void_v<T>)
+    co_await aw;
+  else
+    co_return co_await aw;
+}
+
+/// make_coro's coroutine: `f` and `a` are its parameters, so they live in its frame. The
+/// arguments are moved into the one call (as std::thread does).
+template <class F, class... Args>
+std::invoke_result_t<F&, Args&&...> call_owned(F f, Args... a) {
+  using T = typename std::invoke_result_t<F&, Args&&...>::value_type;
+  if constexpr (std::is_void_v<T>)
+    co_await std::invoke(f, std::move(a)...);
+  else
+    co_return co_await std::invoke(f, std::move(a)...);
+}
+
 template <class T>
 Coro<T> CoroPromise<T>::get_return_object() noexcept {
   return Coro<T>(std::coroutine_handle<CoroPromise<T>>::from_promise(*this));
@@ -233,5 +280,22 @@ inline Coro<void> CoroPromise<void>::get_return_object() noexcept {
   return Coro<void>(std::coroutine_handle<CoroPromise<void>>::from_promise(*this));
 }
 }  // namespace detail
+
+/// Calls `fn(args...)` inside a coroutine that owns `fn` and the arguments: the safe way to start
+/// a capturing coroutine lambda later. A lambda's captures live in the lambda object, not in the
+/// frame of the coroutine it starts; `create_task([x]() -> Coro<void> {...}())` keeps a pointer
+/// to a temporary that dies at the `;`. `make_coro` moves the lambda into a frame that lives
+/// until the coroutine ends:
+///
+///   auto t = asyncio::create_task(asyncio::make_coro([id]() -> asyncio::Coro<int> { co_return id; }));
+///   auto u = asyncio::create_task([id]() -> asyncio::Coro<int> { co_return id; });   // the same
+///
+/// (create_task, TaskGroup::create_task and run_coroutine_threadsafe take the callable itself and
+/// do this.)
+template <class F, class... Args>
+  requires detail::CoroutineCallable<std::decay_t<F>, std::decay_t<Args>...>
+std::invoke_result_t<std::decay_t<F>&, std::decay_t<Args>&&...> make_coro(F&& fn, Args&&... args) {
+  return detail::call_owned<std::decay_t<F>, std::decay_t<Args>...>(std::forward<F>(fn), std::forward<Args>(args)...);
+}
 
 }  // namespace asyncio

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <exception>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -81,8 +82,20 @@ class SendfileNotAvailableError : public RuntimeError {
   using RuntimeError::RuntimeError;
 };
 
+struct ExceptionGroupSplit;
+
 /// Several failures reported together, as TaskGroup does (Python's ExceptionGroup).
 /// `exceptions()` keeps them in the order they happened.
+///
+/// Python's `except*` ports with split<E>(): handle the part that matches, rethrow the rest.
+///
+///   try {
+///     co_await asyncio::task_group(body);
+///   } catch (const asyncio::ExceptionGroup& eg) {      // try: ... except* TimeoutError: ...
+///     auto [timeouts, rest] = eg.split<asyncio::TimeoutError>();
+///     if (timeouts) log_timeouts(*timeouts);
+///     if (rest) throw *rest;                           // what no except* clause took
+///   }
 class ExceptionGroup : public Error {
  public:
   ExceptionGroup(std::string message, std::vector<std::exception_ptr> exceptions);
@@ -90,10 +103,52 @@ class ExceptionGroup : public Error {
   /// The message without the sub-exception count, as Python's `eg.message`.
   const std::string& message() const noexcept { return message_; }
 
+  /// A predicate on one exception (the leaves, and nested groups before their leaves).
+  using Condition = bool (*)(const std::exception_ptr&);
+  /// The exceptions of type E (nested groups filtered the same way, empty ones dropped), in a
+  /// group with the same message; nullopt if none (Python's `eg.subgroup(E)`). A group that is
+  /// itself an E matches whole, nested ones too: an ExceptionGroup is an asyncio::Error, a
+  /// std::runtime_error and a std::exception.
+  template <class E>
+  std::optional<ExceptionGroup> subgroup() const;
+  /// Python's `match, rest = eg.split(E)`: subgroup<E>() and what remains, both with the same
+  /// message and nesting, each nullopt if empty.
+  template <class E>
+  ExceptionGroupSplit split() const;
+  /// split() with any condition; `whole` says the group itself matches.
+  ExceptionGroupSplit split_if(Condition condition, bool whole = false) const;
+
  private:
+  template <class E>
+  static bool is_a(const std::exception_ptr& e) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const E&) {
+      return true;
+    } catch (...) {
+      return false;
+    }
+  }
+
   std::string message_;
   std::vector<std::exception_ptr> exceptions_;
 };
+
+/// What ExceptionGroup::split returns: the matching part and the rest, each a group with the
+/// original message, or nullopt when empty (Python's `match, rest = eg.split(E)`).
+struct ExceptionGroupSplit {
+  std::optional<ExceptionGroup> match;
+  std::optional<ExceptionGroup> rest;
+};
+
+template <class E>
+std::optional<ExceptionGroup> ExceptionGroup::subgroup() const {
+  return split_if(&is_a<E>, std::is_base_of_v<E, ExceptionGroup>).match;
+}
+template <class E>
+ExceptionGroupSplit ExceptionGroup::split() const {
+  return split_if(&is_a<E>, std::is_base_of_v<E, ExceptionGroup>);
+}
 
 /// A one-line description of any exception, CancelledError and non-std types included.
 std::string describe_exception(const std::exception_ptr& e);

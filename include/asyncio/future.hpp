@@ -47,6 +47,9 @@ class FutureAwaiter final : public Suspension {
   void await_suspend(std::coroutine_handle<> h) {
     task_ = &require_current_task("await a Future");
     if (task_->future() == f_.get()) throw RuntimeError("Task cannot await on itself");
+    // A future completes on its own loop's thread: a task of another loop would be woken from
+    // there, behind its loop's back (Python raises the same).
+    if (f_->loop() != task_->loop()) throw RuntimeError("Task got Future attached to a different loop");
     f_->add_callback(DoneCallback{&on_done, this});
     registered_ = true;
     task_->park(this, h);
@@ -149,9 +152,10 @@ class Future {
   detail::Ref<detail::FutureState<T>> s_;
 };
 
+// As in CPython, a closed loop still makes futures: setting and reading them works, and only
+// scheduling a callback on the closed loop fails (RuntimeError "Event loop is closed").
 template <class T>
 Future<T> EventLoop::create_future() {
-  if (closed_) throw RuntimeError("Event loop is closed");
   return Future<T>(*this);
 }
 

@@ -193,8 +193,9 @@ Future<Result> gather_range(std::vector<A> aws, bool return_exceptions) {
 }  // namespace detail
 
 /// Runs the awaitables concurrently; the result is a std::tuple of their results, in order.
+/// Any awaitable of this library goes (`gather(fetch(1), event.wait(), asyncio::sleep(1))`);
+/// `gather()` with none is done at once with an empty tuple (Python: an empty list).
 template <class... A>
-  requires(sizeof...(A) > 0)
 Future<std::tuple<detail::Stored<detail::value_of<A>>...>> gather(A&&... aws) {
   using Result = std::tuple<detail::Stored<detail::value_of<A>>...>;
   return detail::gather_tuple<Result, detail::TakeStored>(false, std::forward<A>(aws)...);
@@ -202,7 +203,6 @@ Future<std::tuple<detail::Stored<detail::value_of<A>>...>> gather(A&&... aws) {
 
 /// As above, but every child gives an Outcome (value or exception) and nothing is raised.
 template <class... A>
-  requires(sizeof...(A) > 0)
 Future<std::tuple<Outcome<detail::Stored<detail::value_of<A>>>...>> gather(ReturnExceptions, A&&... aws) {
   using Result = std::tuple<Outcome<detail::Stored<detail::value_of<A>>>...>;
   return detail::gather_tuple<Result, detail::TakeOutcome>(true, std::forward<A>(aws)...);

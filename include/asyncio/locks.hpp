@@ -284,8 +284,9 @@ class Semaphore {
   }
   /// Gives a unit back: to the first waiter if there is one, else to the counter.
   virtual void release();
-  /// True if acquire() would have to wait (no unit free, or others are already waiting).
-  bool locked() const noexcept { return value_ == 0 || !waiting_.empty(); }
+  /// True if acquire() would have to wait: no unit is free, or other tasks are ahead — waiting,
+  /// or woken with a unit and not run yet (Python 3.12's first-come-first-served rule).
+  bool locked() const noexcept { return value_ == 0 || !waiting_.empty() || !handed_.empty(); }
   /// Free units now (units handed to woken waiters are not counted).
   std::size_t value() const noexcept { return value_; }
   std::size_t waiters() const noexcept { return waiting_.size(); }
@@ -293,6 +294,9 @@ class Semaphore {
  protected:
   /// release() without the BoundedSemaphore check.
   void release_unit() noexcept;
+  /// Hands free units to queued waiters. Waiters queue behind woken ones even while units are
+  /// free (FIFO), so each woken waiter leaving calls this to let them in.
+  void grant_free_units() noexcept;
 
  private:
   friend class detail::SemaphoreAcquire;

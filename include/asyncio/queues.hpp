@@ -325,10 +325,10 @@ class BasicQueue {
     T item_;
   };
 
-  /// `maxsize` 0 means unbounded; `store_args` construct the storage.
+  /// `maxsize` <= 0 means unbounded, as in Python; `store_args` construct the storage.
   template <class... A>
-  explicit BasicQueue(std::size_t maxsize, A&&... store_args)
-      : store_(std::forward<A>(store_args)...), maxsize_(maxsize) {
+  explicit BasicQueue(std::ptrdiff_t maxsize, A&&... store_args)
+      : store_(std::forward<A>(store_args)...), maxsize_(maxsize), bound_(maxsize > 0 ? static_cast<std::size_t>(maxsize) : 0) {
     finished_.set();
   }
   BasicQueue(const BasicQueue&) = delete;
@@ -341,7 +341,8 @@ class BasicQueue {
     granted_putters_.orphan_all();
   }
 
-  std::size_t maxsize() const noexcept { return maxsize_; }
+  /// The maxsize given, as Python's `q.maxsize` (0 or negative: unbounded).
+  std::ptrdiff_t maxsize() const noexcept { return maxsize_; }
   /// Items in the queue waiting to be taken. (An item handed to a woken getter has left the
   /// queue, though it keeps its slot until that getter runs.)
   std::size_t qsize() const noexcept { return store_.size(); }
@@ -349,7 +350,7 @@ class BasicQueue {
   bool empty() const noexcept { return store_.empty(); }
   /// True if put_nowait() would raise QueueFull: every slot holds an item, or is reserved for an
   /// item handed to a getter or a putter that has not run yet.
-  bool full() const noexcept { return maxsize_ > 0 && used() >= maxsize_; }
+  bool full() const noexcept { return bound_ > 0 && used() >= bound_; }
 
   /// Puts the item, waiting for a free slot if the queue is full. QueueShutDown after shutdown().
   /// If the put is cancelled, the item is not put (it is destroyed with the awaiter).
@@ -460,7 +461,8 @@ class BasicQueue {
   }
 
   Store store_;
-  std::size_t maxsize_;
+  std::ptrdiff_t maxsize_;
+  std::size_t bound_;  // 0: unbounded
   std::size_t in_flight_ = 0;  // items handed to getters that have not run yet
   std::size_t reserved_ = 0;   // slots handed to putters that have not run yet
   std::size_t unfinished_ = 0;
@@ -476,14 +478,15 @@ class BasicQueue {
 template <class T>
 class Queue : public detail::BasicQueue<T, detail::FifoStore<T>> {
  public:
-  explicit Queue(std::size_t maxsize = 0) : detail::BasicQueue<T, detail::FifoStore<T>>(maxsize) {}
+  /// `maxsize` <= 0: unbounded (Python's default 0).
+  explicit Queue(std::ptrdiff_t maxsize = 0) : detail::BasicQueue<T, detail::FifoStore<T>>(maxsize) {}
 };
 
 /// A last in, first out queue (Python's asyncio.LifoQueue).
 template <class T>
 class LifoQueue : public detail::BasicQueue<T, detail::LifoStore<T>> {
  public:
-  explicit LifoQueue(std::size_t maxsize = 0) : detail::BasicQueue<T, detail::LifoStore<T>>(maxsize) {}
+  explicit LifoQueue(std::ptrdiff_t maxsize = 0) : detail::BasicQueue<T, detail::LifoStore<T>>(maxsize) {}
 };
 
 /// A queue that gives the smallest item first, by `Compare` (Python's asyncio.PriorityQueue,
@@ -491,7 +494,7 @@ class LifoQueue : public detail::BasicQueue<T, detail::LifoStore<T>> {
 template <class T, class Compare = std::less<T>>
 class PriorityQueue : public detail::BasicQueue<T, detail::HeapStore<T, Compare>> {
  public:
-  explicit PriorityQueue(std::size_t maxsize = 0, Compare cmp = Compare())
+  explicit PriorityQueue(std::ptrdiff_t maxsize = 0, Compare cmp = Compare())
       : detail::BasicQueue<T, detail::HeapStore<T, Compare>>(maxsize, std::move(cmp)) {}
 };
 

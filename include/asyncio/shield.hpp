@@ -4,7 +4,8 @@
 //   auto r = co_await asyncio::shield(save_to_disk());
 //
 // If the task awaiting the shield is cancelled, the await raises CancelledError but the inner
-// task keeps running to completion (the loop owns it). Python's asyncio.shield.
+// task keeps running to completion (the loop owns it). Python's asyncio.shield. If the inner work
+// then fails, nobody is left to see the exception: it goes to the loop's exception handler.
 #pragma once
 
 #include "asyncio/detail/awaitables.hpp"
@@ -22,7 +23,12 @@ struct ShieldLink {
     auto& inner = static_cast<FutureState<T>&>(inner_base);
     FutureState<T>& outer = *link->outer;
     if (outer.cancelled()) {
-      if (!inner.cancelled()) inner.exception();  // nobody awaits it any more: consumed
+      // Nobody awaits the inner work any more: a failure would be lost, so the loop's exception
+      // handler reports it (a result is simply dropped).
+      if (inner.cancelled()) return;
+      if (auto e = inner.exception())
+        inner.loop()->call_exception_handler({"shielded awaitable failed after the shield was cancelled", e,
+                                              inner.describe(), {}});
       return;
     }
     if (inner.cancelled()) {

@@ -65,7 +65,7 @@ class [[nodiscard("co_await the sleep, or nothing sleeps")]] SleepAwaiter : publ
 };
 
 template <class T>
-class [[nodiscard("co_await the sleep, or nothing sleeps")]] SleepResultAwaiter : public SleepAwaiter {
+class [[nodiscard("co_await the sleep, or nothing sleeps")]] SleepResultAwaiter final : public SleepAwaiter {
  public:
   SleepResultAwaiter(std::int64_t delay_ns, T result) : SleepAwaiter(delay_ns), result_(std::move(result)) {}
   T await_resume() {

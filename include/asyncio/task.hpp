@@ -115,6 +115,17 @@ class Task : public Future<T> {
   /// Withdraws one cancellation request; returns how many remain.
   std::uint32_t uncancel() noexcept { return core().uncancel(); }
 
+  /// A task's outcome comes from its coroutine: RuntimeError, as Python's Task.set_result.
+  template <class... U>
+  [[noreturn]] void set_result(U&&...) {
+    throw RuntimeError("Task does not support set_result operation");
+  }
+  /// RuntimeError, as Python's Task.set_exception.
+  template <class E>
+  [[noreturn]] void set_exception(E&&) {
+    throw RuntimeError("Task does not support set_exception operation");
+  }
+
   operator AnyTask() const noexcept { return AnyTask(&core()); }
   detail::TaskCore& core() const noexcept {
     return *static_cast<detail::TaskState<T>*>(this->s_.get());
@@ -141,6 +152,30 @@ template <class T>
 Task<T> create_task(Coro<T> coro, std::string name = {},
                     SourceLocation where = SourceLocation::current()) {
   return get_running_loop().create_task(std::move(coro), std::move(name), where);
+}
+
+namespace detail {
+/// An awaitable of this library that is not a Coro: a Future, a Task, sleep(...), event.wait(),
+/// lock.acquire(), queue.get(), ... Functions that take a coroutine take these too, by awaiting
+/// them inside a Coro of their own.
+template <class A>
+concept NonCoroAwaitable = LoopAwaitable<A> && !is_coro_v<std::remove_cvref_t<A>>;
+}  // namespace detail
+
+/// create_task of any other awaitable of this library, as Python's create_task of a coroutine
+/// that awaits it: `asyncio::create_task(event.wait())`, `asyncio::create_task(asyncio::sleep(1))`.
+template <detail::NonCoroAwaitable A>
+auto create_task(A aw, std::string name = {}, SourceLocation where = SourceLocation::current()) {
+  return create_task(detail::await_in_coro(std::move(aw)), std::move(name), where);
+}
+
+/// create_task of a coroutine callable (a capturing coroutine lambda): the callable is moved into
+/// the task's frame first, so its captures live as long as the task (see make_coro).
+///   auto t = asyncio::create_task([n]() -> asyncio::Coro<int> { co_return n * 2; });
+template <class F>
+  requires detail::CoroutineCallable<std::decay_t<F>>
+auto create_task(F&& fn, std::string name = {}, SourceLocation where = SourceLocation::current()) {
+  return create_task(make_coro(std::forward<F>(fn)), std::move(name), where);
 }
 
 /// Python's ensure_future: a coroutine becomes a Task on get_event_loop() (which need not be

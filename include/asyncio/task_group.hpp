@@ -30,10 +30,28 @@ class TaskGroup {
   /// Starts `coro` as a task of the group (RuntimeError once the group is finished or aborting).
   template <class T>
   Task<T> create_task(Coro<T> coro, std::string name = {}, SourceLocation where = SourceLocation::current()) {
-    check_open();
+    if (!is_open()) {
+      // The coroutine will never run: close it quietly (no "never awaited" report), as CPython does.
+      if (coro) coro.release().destroy();
+      check_open();
+    }
     Task<T> task = loop_->create_task(std::move(coro), std::move(name), where);
     adopt(task);
     return task;
+  }
+  /// Starts a task of the group that awaits any other awaitable of this library
+  /// (`tg.create_task(asyncio::sleep(1))`, `tg.create_task(queue.get())`).
+  template <detail::NonCoroAwaitable A>
+  auto create_task(A aw, std::string name = {}, SourceLocation where = SourceLocation::current()) {
+    return create_task(detail::await_in_coro(std::move(aw)), std::move(name), where);
+  }
+  /// Starts a coroutine callable (a capturing coroutine lambda) as a task of the group, the
+  /// callable moved into the task's frame first so that its captures live as long as the task:
+  ///   for (int i = 0; i < 3; ++i) tg.create_task([i]() -> asyncio::Coro<void> { co_await work(i); });
+  template <class F>
+    requires detail::CoroutineCallable<std::decay_t<F>>
+  auto create_task(F&& fn, std::string name = {}, SourceLocation where = SourceLocation::current()) {
+    return create_task(make_coro(std::forward<F>(fn)), std::move(name), where);
   }
 
   /// Number of children still running.
@@ -48,6 +66,7 @@ class TaskGroup {
   Coro<void> exit(std::exception_ptr error);
 
  private:
+  bool is_open() const noexcept { return !finished_ && !(exiting_ && tasks_.empty()) && !aborting_; }
   void check_open() const;
   void adopt(AnyTask task);
   void abort();

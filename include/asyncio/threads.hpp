@@ -681,5 +681,13 @@ ConcurrentFuture<T> run_coroutine_threadsafe(Coro<T> coro, EventLoop& loop) {
   if (!anchor->post([chain] { chain->start(); })) throw RuntimeError("Event loop is closed");
   return result;
 }
+/// run_coroutine_threadsafe of a coroutine callable (a capturing coroutine lambda): the callable
+/// is moved into the coroutine's frame, so its captures live until the coroutine ends.
+///   auto f = asyncio::run_coroutine_threadsafe([n]() -> asyncio::Coro<int> { co_return n; }, loop);
+template <class F>
+  requires detail::CoroutineCallable<std::decay_t<F>>
+auto run_coroutine_threadsafe(F&& fn, EventLoop& loop) {
+  return run_coroutine_threadsafe(make_coro(std::forward<F>(fn)), loop);
+}
 
 }  // namespace asyncio

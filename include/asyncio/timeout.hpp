@@ -14,6 +14,16 @@
 //     co_await long_job();
 //   });
 //
+// The block may also be any awaitable itself: `co_await asyncio::timeout(5, event.wait())`.
+//
+// To ask `cm.expired()` after the block, as Python does after `async with ... as cm:`, keep the
+// Timeout: `asyncio::timeout(d)` without a block returns one, and `cm.run(block)` runs the block
+// under it (raising TimeoutError as above):
+//
+//   auto cm = asyncio::timeout(2.0);
+//   try { co_await cm.run([&]() -> asyncio::Coro<void> { co_await slow(); }); } catch (const asyncio::TimeoutError&) {}
+//   if (cm.expired()) ...
+//
 // When the deadline passes, the current task is cancelled; the CancelledError unwinds the block
 // and leaves it as TimeoutError. A cancellation that came from elsewhere stays a CancelledError
 // (decided with cancelling()/uncancel(), exactly as Python does).
@@ -26,7 +36,34 @@
 
 namespace asyncio {
 
-/// The deadline object of a timeout block (Python's asyncio.Timeout).
+class Timeout;
+
+namespace detail {
+
+/// The block of a timeout: a callable taking the Timeout, a callable taking nothing, or an
+/// awaitable to await as it is.
+template <class F>
+decltype(auto) invoke_block(F& body, Timeout& cm) {
+  if constexpr (std::is_invocable_v<F&, Timeout&>)
+    return body(cm);
+  else if constexpr (std::is_invocable_v<F&>)
+    return body();
+  else
+    return std::move(body);
+}
+
+template <class F>
+using block_value_t = value_of<decltype(invoke_block(std::declval<F&>(), std::declval<Timeout&>()))>;
+
+/// Runs `body` under `external`, or under a Timeout of its own for `when` if that is null (one
+/// coroutine frame either way).
+template <class F>
+Coro<block_value_t<F>> run_timeout_block(Timeout* external, std::optional<double> when, F body);
+
+}  // namespace detail
+
+/// The deadline object of a timeout block (Python's asyncio.Timeout). Not copyable or movable;
+/// asyncio::timeout(d) / timeout_at(when) without a block return one to keep.
 class Timeout {
  public:
   /// A deadline on the loop's clock in seconds; nullopt means none.
@@ -38,16 +75,27 @@ class Timeout {
   std::optional<double> when() const noexcept { return when_; }
   /// Moves the deadline (nullopt removes it). RuntimeError outside the block or after expiry.
   void reschedule(std::optional<double> when);
-  /// True once the deadline passed and the block was cancelled for it.
+  /// True once the deadline passed and the block was cancelled for it; stays true after the block.
   bool expired() const noexcept { return state_ == State::expiring || state_ == State::expired; }
 
-  // Used by timeout_at(): entering and leaving the block.
+  /// Python's `async with cm:` — runs the block (a callable, taking this Timeout or nothing, that
+  /// returns an awaitable; or an awaitable) under this deadline and returns its result;
+  /// TimeoutError if the deadline passed. A Timeout runs one block: RuntimeError ("has already
+  /// been entered") the second time.
+  ///   auto cm = asyncio::timeout(1.0);
+  ///   co_await cm.run([&]() -> asyncio::Coro<void> { co_await work(); });
+  template <class F>
+  Coro<detail::block_value_t<F>> run(F body) {
+    return detail::run_timeout_block(this, std::nullopt, std::move(body));
+  }
+
+ private:
+  template <class F>
+  friend Coro<detail::block_value_t<F>> detail::run_timeout_block(Timeout*, std::optional<double>, F);
+  enum class State { created, entered, expiring, expired, exited };
   void enter();
   /// Given the exception leaving the block (or null), returns what should propagate instead.
   std::exception_ptr exit(std::exception_ptr error);
-
- private:
-  enum class State { created, entered, expiring, expired, exited };
   void on_timeout();
 
   std::optional<double> when_;
@@ -60,32 +108,19 @@ class Timeout {
 namespace detail {
 
 template <class F>
-decltype(auto) invoke_block(F& body, Timeout& cm) {
-  if constexpr (std::is_invocable_v<F&, Timeout&>)
-    return body(cm);
-  else
-    return body();
-}
-
-template <class F>
-using block_value_t = value_of<decltype(invoke_block(std::declval<F&>(), std::declval<Timeout&>()))>;
-
-}  // namespace detail
-
-/// Runs the block with a deadline at loop time `when` (seconds; nullopt: no deadline).
-template <class F>
-Coro<detail::block_value_t<F>> timeout_at(std::optional<double> when, F body) {
-  using T = detail::block_value_t<F>;
-  Timeout cm(when);
+Coro<block_value_t<F>> run_timeout_block(Timeout* external, std::optional<double> when, F body) {
+  using T = block_value_t<F>;
+  std::optional<Timeout> own;
+  Timeout& cm = external ? *external : own.emplace(when);
   cm.enter();
   std::exception_ptr error;
-  std::optional<detail::Stored<T>> result;
+  std::optional<Stored<T>> result;
   try {
     if constexpr (std::is_void_v<T>) {
-      co_await detail::invoke_block(body, cm);
+      co_await invoke_block(body, cm);
       result.emplace();
     } else {
-      result.emplace(co_await detail::invoke_block(body, cm));
+      result.emplace(co_await invoke_block(body, cm));
     }
   } catch (...) {
     error = std::current_exception();
@@ -93,6 +128,14 @@ Coro<detail::block_value_t<F>> timeout_at(std::optional<double> when, F body) {
   error = cm.exit(error);
   if (error) std::rethrow_exception(error);
   if constexpr (!std::is_void_v<T>) co_return std::move(*result);
+}
+
+}  // namespace detail
+
+/// Runs the block with a deadline at loop time `when` (seconds; nullopt: no deadline).
+template <class F>
+Coro<detail::block_value_t<F>> timeout_at(std::optional<double> when, F body) {
+  return detail::run_timeout_block(nullptr, when, std::move(body));
 }
 
 /// Runs the block with a deadline `delay` seconds from now (a number, a std::chrono duration,
@@ -107,6 +150,20 @@ Coro<detail::block_value_t<F>> timeout(std::optional<double> delay, F body) {
 template <class Rep, class Period, class F>
 Coro<detail::block_value_t<F>> timeout(std::chrono::duration<Rep, Period> delay, F body) {
   return timeout(std::optional<double>(std::chrono::duration<double>(delay).count()), std::move(body));
+}
+
+/// Python's asyncio.timeout_at(when) as an object to keep: run blocks with `cm.run(...)`, ask
+/// `cm.expired()` afterwards.
+inline Timeout timeout_at(std::optional<double> when) {
+  detail::check_timeout(when, "when");
+  return Timeout(when);
+}
+/// Python's asyncio.timeout(delay) as an object to keep (the deadline is fixed now, as in Python).
+///   auto cm = asyncio::timeout(2.0);
+Timeout timeout(std::optional<double> delay);
+template <class Rep, class Period>
+Timeout timeout(std::chrono::duration<Rep, Period> delay) {
+  return timeout(std::optional<double>(std::chrono::duration<double>(delay).count()));
 }
 
 }  // namespace asyncio

@@ -12,6 +12,7 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <unordered_set>
 #include <vector>
 
 #include "asyncio/detail/awaitables.hpp"
@@ -58,6 +59,21 @@ class MultiWait {
   bool satisfied_ = false;
 };
 
+/// Python makes a set of the awaitables given to wait() and as_completed(): the same future
+/// (or task) twice is one entry. Keeps the first occurrence, in input order.
+template <class F>
+void drop_duplicates(std::vector<F>& fs) {
+  std::unordered_set<const FutureStateBase*> seen;
+  seen.reserve(fs.size());
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < fs.size(); ++i)
+    if (seen.insert(fs[i].state()).second) {
+      if (kept != i) fs[kept] = std::move(fs[i]);
+      ++kept;
+    }
+  fs.erase(fs.begin() + static_cast<std::ptrdiff_t>(kept), fs.end());
+}
+
 template <class F>
 std::vector<FutureStateBase*> states_of(const std::vector<F>& fs) {
   std::vector<FutureStateBase*> out;
@@ -68,13 +84,24 @@ std::vector<FutureStateBase*> states_of(const std::vector<F>& fs) {
 
 }  // namespace detail
 
-/// Waits until `return_when` holds or `timeout` seconds pass (nullopt: no limit). Takes futures
-/// or tasks (as Python 3.11+, not bare coroutines). ValueError if `fs` is empty.
+namespace detail {
+/// What wait() returns as it was given: futures, tasks, AnyTasks.
 template <class F>
+concept FutureHandle = requires(const F& f) {
+  { f.state() } -> std::convertible_to<const FutureStateBase*>;
+  { f.done() } -> std::same_as<bool>;
+};
+}  // namespace detail
+
+/// Waits until `return_when` holds or `timeout` seconds pass (nullopt: no limit). Takes futures
+/// or tasks, returned as they were given. ValueError if `fs` is empty. The same future given
+/// twice is one entry, as in Python's sets.
+template <detail::FutureHandle F>
 Coro<WaitResult<F>> wait(std::vector<F> fs, std::optional<double> timeout = std::nullopt,
                          ReturnWhen return_when = ALL_COMPLETED) {
   if (fs.empty()) throw ValueError("Set of Tasks/Futures is empty.");
   detail::check_timeout(timeout);
+  detail::drop_duplicates(fs);
   {
     detail::MultiWait waiter(get_running_loop(), detail::states_of(fs), return_when);
     if (!waiter.satisfied()) {
@@ -97,9 +124,25 @@ Coro<WaitResult<F>> wait(std::vector<F> fs, std::optional<double> timeout = std:
   co_return result;
 }
 
+/// wait() on other awaitables (coroutines, sleep(...), event.wait(), queue.get(), ...): each is
+/// wrapped in a Task first, and the Tasks are what comes back in `done` and `pending` (as
+/// Python's wait() did with coroutines before 3.11).
+///   auto [done, pending] = co_await asyncio::wait(std::move(coros), 1.0, asyncio::FIRST_COMPLETED);
+template <class A>
+  requires(!detail::FutureHandle<A> && detail::LoopAwaitable<A>)
+Coro<WaitResult<Task<detail::value_of<A>>>> wait(std::vector<A> aws, std::optional<double> timeout = std::nullopt,
+                                                  ReturnWhen return_when = ALL_COMPLETED) {
+  std::vector<Task<detail::value_of<A>>> tasks;
+  tasks.reserve(aws.size());
+  for (auto& a : aws) tasks.push_back(create_task(std::move(a)));
+  co_return co_await wait(std::move(tasks), timeout, return_when);
+}
+
 /// Awaits `aw` with a deadline of `timeout` seconds (nullopt: none). On timeout the awaitable
 /// is cancelled and awaited, then TimeoutError is raised (Python 3.12's wait_for). A coroutine runs
-/// inside the calling task, as in Python 3.12.
+/// inside the calling task, as in Python 3.12. `aw` is any awaitable of this library:
+///   bool ok = co_await asyncio::wait_for(event.wait(), 5);
+///   Job j = co_await asyncio::wait_for(queue.get(), 1.5);
 template <class A>
 Coro<detail::value_of<A>> wait_for(A aw, std::optional<double> timeout) {
   using T = detail::value_of<A>;
@@ -229,12 +272,14 @@ class AsCompleted {
 };
 
 /// Python's as_completed: `for (auto next : as_completed(tasks)) { auto r = co_await next; }`.
-/// Coroutines in `aws` are wrapped in tasks at once.
+/// Coroutines in `aws` are wrapped in tasks at once; the same future or task given twice is
+/// one entry (Python makes a set of them).
 template <class A>
 AsCompleted<detail::value_of<A>> as_completed(std::vector<A> aws, std::optional<double> timeout = std::nullopt) {
   std::vector<Future<detail::value_of<A>>> fs;
   fs.reserve(aws.size());
   for (auto& a : aws) fs.push_back(detail::as_future(std::move(a)));
+  detail::drop_duplicates(fs);
   return AsCompleted<detail::value_of<A>>(std::move(fs), timeout);
 }
 

@@ -54,12 +54,17 @@ bool LockAcquire::await_resume() {
 SemaphoreAcquire::~SemaphoreAcquire() {
   if (state_ == State::granted) {
     unlink();
-    if (!orphaned()) sem_->release_unit();
+    if (!orphaned()) {
+      sem_->release_unit();
+      sem_->grant_free_units();
+    }
   }
 }
 
 bool SemaphoreAcquire::await_ready() noexcept {
-  if (sem_->value_ == 0 || !sem_->waiting_.empty()) return false;
+  // First come, first served: a unit may be free while woken waiters have not run yet; a
+  // newcomer still queues behind them (CPython 3.12+).
+  if (sem_->locked()) return false;
   --sem_->value_;
   return true;
 }
@@ -76,9 +81,13 @@ bool SemaphoreAcquire::await_resume() {
     try {
       task_->resume_checked();
     } catch (...) {
-      if (!orphaned()) sem_->release_unit();  // the unit we were handed goes to the next waiter
+      if (!orphaned()) {
+        sem_->release_unit();  // the unit we were handed goes to the next waiter
+        sem_->grant_free_units();
+      }
       throw;
     }
+    if (!orphaned()) sem_->grant_free_units();
     return true;
   }
   state_ = State::done;
@@ -189,6 +198,13 @@ void Semaphore::release_unit() noexcept {
     w->grant(&handed_);  // the unit goes straight to the first waiter
   else
     ++value_;
+}
+
+void Semaphore::grant_free_units() noexcept {
+  while (value_ > 0 && !waiting_.empty()) {
+    --value_;
+    waiting_.pop_front()->grant(&handed_);
+  }
 }
 
 BoundedSemaphore::BoundedSemaphore(std::ptrdiff_t value) : Semaphore(value), bound_(static_cast<std::size_t>(value)) {}

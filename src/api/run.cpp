@@ -133,6 +133,8 @@ void cancel_all_tasks(EventLoop& loop) {
   for (detail::TaskLink* t = loop.first_task(); t; t = t->next_link)
     tasks.emplace_back(static_cast<detail::TaskCore*>(t));
   if (tasks.empty()) return;
+  // In creation order (the loop's list is newest first), so that shutdown is reproducible.
+  std::sort(tasks.begin(), tasks.end(), [](const AnyTask& a, const AnyTask& b) { return a.core()->id() < b.core()->id(); });
   for (auto& t : tasks) t.cancel();
 
   WaitAll waiter{&loop, 0};

@@ -1,18 +1,32 @@
 // SPDX-License-Identifier: MIT
 #include "asyncio/task_group.hpp"
 
+#include <algorithm>
+
 namespace asyncio {
 
 TaskGroup::TaskGroup() : loop_(&get_running_loop()), parent_(current_task()) {
   if (!parent_) throw RuntimeError("TaskGroup must be used inside a task");
 }
 
+namespace {
+/// The children in creation order (task ids grow with each task created): cancelling in this
+/// order keeps traces and tests reproducible, where CPython follows its set's order.
+std::vector<AnyTask> in_creation_order(const std::unordered_map<detail::FutureStateBase*, AnyTask>& tasks) {
+  std::vector<AnyTask> out;
+  out.reserve(tasks.size());
+  for (auto& entry : tasks) out.push_back(entry.second);
+  std::sort(out.begin(), out.end(), [](const AnyTask& a, const AnyTask& b) { return a.core()->id() < b.core()->id(); });
+  return out;
+}
+}  // namespace
+
 TaskGroup::~TaskGroup() {
   // Only reached with children left if the enclosing frame was destroyed without finishing the
   // group (its loop closed): detach, and make sure the children do not run on unsupervised.
   *self_ = nullptr;
-  for (auto& [state, task] : tasks_) {
-    state->remove_callback(&on_task_done_soon, this);
+  for (auto& task : in_creation_order(tasks_)) {
+    task.state()->remove_callback(&on_task_done_soon, this);
     task.cancel();
   }
 }
@@ -33,7 +47,7 @@ void TaskGroup::adopt(AnyTask task) {
 
 void TaskGroup::abort() {
   aborting_ = true;
-  for (auto& [state, task] : tasks_)
+  for (auto& task : in_creation_order(tasks_))
     if (!task.done()) task.cancel();
 }
 

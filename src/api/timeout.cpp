@@ -3,6 +3,13 @@
 
 namespace asyncio {
 
+Timeout timeout(std::optional<double> delay) {
+  detail::check_timeout(delay, "delay");
+  std::optional<double> when;
+  if (delay) when = get_running_loop().time() + *delay;
+  return Timeout(when);
+}
+
 void Timeout::enter() {
   if (state_ != State::created) throw RuntimeError("Timeout has already been entered");
   task_ = current_task();

@@ -27,6 +27,35 @@ ExceptionGroup::ExceptionGroup(std::string message, std::vector<std::exception_p
       message_(std::move(message)),
       exceptions_(std::move(exceptions)) {}
 
+ExceptionGroupSplit ExceptionGroup::split_if(Condition condition, bool whole) const {
+  if (whole) return {*this, std::nullopt};
+  std::vector<std::exception_ptr> match, rest;
+  for (const auto& e : exceptions_) {
+    if (condition(e)) {
+      match.push_back(e);
+      continue;
+    }
+    const ExceptionGroup* nested = nullptr;
+    try {
+      std::rethrow_exception(e);
+    } catch (const ExceptionGroup& g) {
+      nested = &g;  // the exception object outlives the handler: `e` holds it
+    } catch (...) {
+    }
+    if (!nested) {
+      rest.push_back(e);
+      continue;
+    }
+    ExceptionGroupSplit parts = nested->split_if(condition);
+    if (parts.match) match.push_back(std::make_exception_ptr(std::move(*parts.match)));
+    if (parts.rest) rest.push_back(std::make_exception_ptr(std::move(*parts.rest)));
+  }
+  ExceptionGroupSplit out;
+  if (!match.empty()) out.match.emplace(message_, std::move(match));
+  if (!rest.empty()) out.rest.emplace(message_, std::move(rest));
+  return out;
+}
+
 bool is_cancelled_error(const std::exception_ptr& e) noexcept {
   if (!e) return false;
   try {

@@ -140,6 +140,9 @@ class ReaderState {
   }
   void set_exception(std::exception_ptr e) noexcept {
     exc = std::move(e);
+    // As CPython: only a reader still waiting is woken with the error. One that data (or EOF)
+    // already woke resumes normally and gets those bytes first.
+    if (!waiter.empty()) woken_by_error = true;
     waiter.wake_all();
   }
   void maybe_resume_transport() {
@@ -151,10 +154,19 @@ class ReaderState {
   void check() const {
     if (exc) std::rethrow_exception(exc);
   }
+  /// After a wait: raises the error only if the wait ended because of it (set_exception while
+  /// the reader was parked), not if data or EOF had woken it first.
+  void check_wake() {
+    if (std::exchange(woken_by_error, false)) check();
+  }
   /// Python's _wait_for_data, minus the await: checks, resumes reading, returns the awaiter.
+  /// A reader that must wait again after an error was set gets the error instead: no more data
+  /// can come (CPython would wait for ever there).
   ParkedWaiter wait_for_data(const char* func) {
     if (!waiter.empty())
       throw RuntimeError(std::string(func) + "() called while another coroutine is already waiting for incoming data");
+    woken_by_error = false;
+    check();
     if (paused) {
       paused = false;
       if (transport) transport->resume_reading();
@@ -177,6 +189,7 @@ class ReaderState {
   std::size_t offered = 0;
   bool eof = false;
   bool paused = false;
+  bool woken_by_error = false;
 
  private:
   void after_feed() {
@@ -331,7 +344,7 @@ Coro<std::string> read_impl(std::shared_ptr<ReaderState> s, std::ptrdiff_t n) {
   }
   if (s->buffer.empty() && !s->eof) {
     co_await s->wait_for_data("read");
-    s->check();
+    s->check_wake();
   }
   co_return s->take(std::min(static_cast<std::size_t>(n), s->buffer.size()));
 }
@@ -357,7 +370,7 @@ Coro<std::string> readuntil_impl(std::shared_ptr<ReaderState> s, std::string sep
       throw IncompleteReadError(std::move(partial), std::nullopt);
     }
     co_await s->wait_for_data("readuntil");
-    s->check();
+    s->check_wake();
   }
   if (isep > s->limit) throw LimitOverrunError("Separator is found, but chunk is longer than limit", isep);
   co_return s->take(isep + seplen);
@@ -396,7 +409,7 @@ Coro<std::string> readexactly_impl(std::shared_ptr<ReaderState> s, std::ptrdiff_
       throw IncompleteReadError(std::move(partial), n);
     }
     co_await s->wait_for_data("readexactly");
-    s->check();
+    s->check_wake();
   }
   co_return s->take(n);
 }

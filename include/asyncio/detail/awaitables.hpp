@@ -16,24 +16,27 @@ namespace asyncio::detail {
 template <class T>
 using Stored = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
 
+/// Empty (no value_type) for anything that is not an awaitable of this library, so that
+/// overloads using value_of drop out instead of failing.
 template <class A>
-struct AwaitableTraits;
-template <class T>
-struct AwaitableTraits<Coro<T>> {
-  using value_type = T;
-};
-template <class T>
-struct AwaitableTraits<Future<T>> {
-  using value_type = T;
-};
-template <class T>
-struct AwaitableTraits<Task<T>> {
-  using value_type = T;
+struct AwaitableTraits {};
+template <class A>
+  requires LoopAwaitable<A>
+struct AwaitableTraits<A> {
+  using value_type = std::remove_cvref_t<await_result_t<A>>;
 };
 
-/// T for Coro<T>, Future<T>, Task<T>.
+/// What awaiting an A gives: T for Coro<T>, Future<T>, Task<T>; bool for event.wait(), the item
+/// for queue.get(), void for sleep(d), ...
 template <class A>
 using value_of = typename AwaitableTraits<std::remove_cvref_t<A>>::value_type;
+
+template <class T>
+inline constexpr bool is_future_v = false;
+template <class T>
+inline constexpr bool is_future_v<Future<T>> = true;
+template <class T>
+inline constexpr bool is_future_v<Task<T>> = true;
 
 /// Python's ensure_future on the running loop: a Coro becomes a Task, futures pass through.
 template <class T>
@@ -47,6 +50,13 @@ Future<T> as_future(const Future<T>& f) noexcept {
 template <class T>
 Future<T> as_future(const Task<T>& t) noexcept {
   return t;
+}
+/// Any other awaitable (sleep, event.wait(), lock.acquire(), queue.get(), an AnyTask, ...): a
+/// Task that awaits it.
+template <class A>
+  requires(LoopAwaitable<A> && !is_coro_v<std::remove_cvref_t<A>> && !is_future_v<std::remove_cvref_t<A>>)
+Future<value_of<A>> as_future(A&& a, SourceLocation where = SourceLocation::current()) {
+  return get_running_loop().create_task(await_in_coro(std::remove_cvref_t<A>(std::forward<A>(a))), {}, where);
 }
 
 /// Reads the outcome of a done future as a Stored<T>, marking an exception retrieved.
