@@ -42,6 +42,7 @@ const std::map<std::string, std::string> kPublicHeaderLayer = {
     {"loop.hpp", "core"},
     {"outcome.hpp", "core"},
     {"source_location.hpp", "core"},
+    {"version.hpp", "core"},
     {"task.hpp", "core"},
     {"detail/byte_buffer.hpp", "core"},
     {"detail/duration.hpp", "core"},
