@@ -37,6 +37,7 @@ install(FILES ${PROJECT_BINARY_DIR}/asyncioConfig.cmake
 # go in Libs; a shared library links OpenSSL itself (Libs.private, for `pkg-config --static`).
 set(_pcdir ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 file(RELATIVE_PATH ASYNCIO_PC_TO_PREFIX /prefix/${_pcdir} /prefix)
+string(REGEX REPLACE "/$" "" ASYNCIO_PC_TO_PREFIX "${ASYNCIO_PC_TO_PREFIX}")
 set(ASYNCIO_PC_LIBS "")
 set(ASYNCIO_PC_LIBS_PRIVATE "")
 if(ASYNCIO_WITH_TLS)

@@ -59,22 +59,18 @@ Coro<std::pair<std::shared_ptr<Transport>, std::shared_ptr<StreamProtocolBase>>>
 }
 
 /// Python's checks of ssl= and server_hostname=, and the TLS settings of one connection.
-std::optional<SSLOptions> client_ssl_options(const ConnectOptions& options, const std::string& host) {
+std::optional<SSLOptions> client_ssl_options(const ConnectOptions& options, [[maybe_unused]] const std::string& host) {
 #if ASYNCIO_HAS_TLS
-  if (!options.ssl) {
-#endif
-    if (!options.server_hostname.empty()) throw ValueError("server_hostname is only meaningful with ssl");
-    return std::nullopt;
-#if ASYNCIO_HAS_TLS
+  if (options.ssl) {
+    if (options.ssl->side() != ssl::Side::client) throw ValueError("a client connection needs a client-side SSLContext");
+    std::string hostname = options.server_hostname.empty() ? host : options.server_hostname;
+    if (hostname.empty() && options.ssl->check_hostname())
+      throw ValueError("You must set server_hostname when using ssl without a host");
+    return SSLOptions{*options.ssl, false, hostname, options.ssl_handshake_timeout, options.ssl_shutdown_timeout};
   }
-  if (options.ssl->side() != ssl::Side::client) throw ValueError("a client connection needs a client-side SSLContext");
-  std::string hostname = options.server_hostname.empty() ? host : options.server_hostname;
-  if (hostname.empty() && options.ssl->check_hostname())
-    throw ValueError("You must set server_hostname when using ssl without a host");
-  return SSLOptions{*options.ssl, false, hostname, options.ssl_handshake_timeout, options.ssl_shutdown_timeout};
-#else
-  (void)host;
 #endif
+  if (!options.server_hostname.empty()) throw ValueError("server_hostname is only meaningful with ssl");
+  return std::nullopt;
 }
 
 }  // namespace
