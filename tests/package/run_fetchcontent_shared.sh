@@ -13,6 +13,7 @@ set -euo pipefail
 src=$1 work=$2 cxx=$3
 here=$(cd "$(dirname "$0")" && pwd)
 rm -rf "$work" && mkdir -p "$work"
+export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}  # one job per core
 set -x
 cmake -S "$here/fetchcontent" -B "$work/build" -G Ninja -DCMAKE_CXX_COMPILER="$cxx" \
   -DASYNCIO_SOURCE_DIR="$src" -DBUILD_SHARED_LIBS=ON -DASYNCIO_WITH_TLS=OFF -DASYNCIO_BUILD_TOOLS=ON
