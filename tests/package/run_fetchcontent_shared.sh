@@ -3,7 +3,8 @@
 # One build of the library from source serves two checks (building it is what costs):
 #  1. FetchContent: tests/package/fetchcontent pulls the checkout in (SOURCE_DIR, no network) as
 #     a shared library without TLS (BUILD_SHARED_LIBS=ON, ASYNCIO_WITH_TLS=OFF), with
-#     asyncio-inspect; its consumer is built and run.
+#     asyncio-inspect, warnings as errors (so the suite also compiles the code without TLS);
+#     its consumer is built and run.
 #  2. The shared package: that build installed into a scratch prefix has libasyncio.so.0 (the
 #     SONAME), exports only asyncio's own symbols, needs no OpenSSL; a consumer builds against it
 #     with find_package and runs, and the installed asyncio-inspect runs (found through its
@@ -16,7 +17,7 @@ rm -rf "$work" && mkdir -p "$work"
 export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}  # one job per core
 set -x
 cmake -S "$here/fetchcontent" -B "$work/build" -G Ninja -DCMAKE_CXX_COMPILER="$cxx" \
-  -DASYNCIO_SOURCE_DIR="$src" -DBUILD_SHARED_LIBS=ON -DASYNCIO_WITH_TLS=OFF -DASYNCIO_BUILD_TOOLS=ON
+  -DASYNCIO_SOURCE_DIR="$src" -DBUILD_SHARED_LIBS=ON -DASYNCIO_WITH_TLS=OFF -DASYNCIO_BUILD_TOOLS=ON -DASYNCIO_WERROR=ON
 cmake --build "$work/build" --target consumer asyncio-inspect
 "$work/build/consumer"
 
