@@ -6,7 +6,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  g++ clang-14 cmake ninja-build make pkg-config   # compilers and build tools
+  g++ clang-14 cmake ninja-build make pkg-config   # compilers and build tools (pkg-config: tests/package)
   libclang-rt-14-dev                               # clang 14 sanitizer runtimes and libFuzzer
   libgtest-dev libgmock-dev googletest             # tests
   libbenchmark-dev                                 # micro-benchmarks

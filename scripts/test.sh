@@ -4,7 +4,9 @@
 #   asan           g++ 12, -Werror, AddressSanitizer+UBSan: memory errors, and the coroutine
 #                  temporaries g++ 12 destroys twice (docs/networking.md, "A g++ 12 note"), which
 #                  an optimised build runs without a sign;
-#   clang-release  clang 14 -O3, -Werror: the second compiler, optimised;
+#   clang-release  clang 14 -O3, -Werror: the second compiler, optimised; and the package as
+#                  users get it (tests/package, label "package": install, pkg-config, the .deb,
+#                  FetchContent, a shared build without TLS), which needs no sanitizer flags here;
 #   tsan           g++ -O2 ThreadSanitizer over the suites that cross threads (the library built
 #                  optimised by g++ once more).
 # The `release` (g++ -O3) and `clang-asan` presets stay for local use: a fourth full build would

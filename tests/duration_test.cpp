@@ -253,6 +253,7 @@ TEST(DurationsThreads, ConcurrentFutureResultHugeValuesWaitForTheResult) {
   }
 }
 
+#if ASYNCIO_HAS_TLS  // a build without TLS (ASYNCIO_WITH_TLS=OFF) has no ssl=
 // TLS timeouts (Python's SSLProtocol): a positive number, +inf for no limit.
 
 Coro<void> tls_server_with(double handshake, double shutdown) {
@@ -279,6 +280,7 @@ TEST(DurationsTls, HandshakeAndShutdownTimeoutsMustBePositive) {
     }
   }
 }
+#endif
 
 // Happy Eyeballs: the delay between attempts; NaN is a ValueError, every other value connects.
 

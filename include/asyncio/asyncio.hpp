@@ -22,7 +22,10 @@
 #include "asyncio/socket.hpp"
 #include "asyncio/dns.hpp"
 #include "asyncio/protocols.hpp"
+#include "asyncio/version.hpp"
+#if ASYNCIO_HAS_TLS
 #include "asyncio/ssl.hpp"
+#endif
 #include "asyncio/transports.hpp"
 #include "asyncio/pipes.hpp"
 #include "asyncio/streams.hpp"

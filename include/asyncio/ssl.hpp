@@ -23,6 +23,11 @@
 // OpenSSL's headers stay out of this one: SSL_CTX and SSL are only named.
 #pragma once
 
+#include "asyncio/version.hpp"
+#if !ASYNCIO_HAS_TLS
+#error "this asyncio was built without TLS (ASYNCIO_WITH_TLS=OFF): ssl.hpp is not available"
+#endif
+
 #include <cstdint>
 #include <memory>
 #include <string>

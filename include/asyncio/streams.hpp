@@ -136,12 +136,14 @@ class StreamWriter {
   }
   Transport& transport() const;
   std::shared_ptr<Transport> transport_ptr() const;
+#if ASYNCIO_HAS_TLS
   /// Upgrades the connection to TLS (Python 3.11's StreamWriter.start_tls): drains, runs the
   /// handshake (as the server if this writer came from start_server), and from then on this
   /// writer and its reader go through TLS. On failure the connection is closed.
   ///   co_await writer.start_tls(asyncio::ssl::create_default_context(), "example.com");
   Coro<void> start_tls(ssl::SSLContext sslcontext, std::string server_hostname = "",
                        double ssl_handshake_timeout = 60.0);
+#endif
 
   explicit operator bool() const noexcept { return bool(c_); }
 

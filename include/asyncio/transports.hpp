@@ -43,7 +43,10 @@
 #include "asyncio/dns.hpp"
 #include "asyncio/protocols.hpp"
 #include "asyncio/socket.hpp"
+#include "asyncio/version.hpp"
+#if ASYNCIO_HAS_TLS
 #include "asyncio/ssl.hpp"
+#endif
 
 namespace asyncio {
 
@@ -184,8 +187,10 @@ struct ConnectOptions {
   int interleave = 0;
   /// Raise every attempt's error in an ExceptionGroup instead of one error.
   bool all_errors = false;
+#if ASYNCIO_HAS_TLS
   /// Run TLS over the connection with this context (Python's ssl=); see ssl.hpp.
   std::optional<ssl::SSLContext> ssl{};
+#endif
   /// The name the server's certificate must carry, and the SNI sent; defaults to `host`.
   /// ValueError without `ssl`, or when empty with a context that checks host names and no host.
   std::string server_hostname{};
@@ -217,8 +222,10 @@ struct ServerOptions {
   bool start_serving = true;
   /// Unix servers: remove the socket file when the server closes, if it is still ours.
   bool cleanup_socket = true;
+#if ASYNCIO_HAS_TLS
   /// Serve TLS with this (server-side) context (Python's ssl=); see ssl.hpp.
   std::optional<ssl::SSLContext> ssl{};
+#endif
   /// Seconds a client's TLS handshake may take before its connection is aborted.
   double ssl_handshake_timeout = 60.0;
   /// Seconds a closing TLS connection may take to flush before it is aborted.
@@ -345,6 +352,7 @@ Coro<std::pair<std::shared_ptr<Transport>, std::shared_ptr<detail::factory_proto
   return create_connection(std::move(factory), std::move(sock));
 }
 
+#if ASYNCIO_HAS_TLS
 /// Options of start_tls (Python's keyword arguments).
 struct StartTlsOptions {
   /// This end answers the handshake (needs a server-side context).
@@ -363,6 +371,7 @@ struct StartTlsOptions {
 ///   auto tls = co_await asyncio::start_tls(*transport, protocol, ctx, {.server_hostname = "example.com"});
 Coro<std::shared_ptr<Transport>> start_tls(Transport& transport, std::shared_ptr<StreamProtocolBase> protocol,
                                            ssl::SSLContext sslcontext, StartTlsOptions options = {});
+#endif
 
 /// Sends a file over a stream transport (Python's loop.sendfile): from `offset`, `count` bytes or
 /// to the end of the file, after whatever was written before. Returns the bytes sent; the file is

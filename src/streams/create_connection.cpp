@@ -7,11 +7,18 @@
 #include <optional>
 
 #include "net/net_internal.hpp"
+#if ASYNCIO_HAS_TLS
 #include "tls/ssl_internal.hpp"
+#endif
 
 namespace asyncio::detail {
 
 namespace {
+
+#if !ASYNCIO_HAS_TLS
+/// Built without TLS (ASYNCIO_WITH_TLS=OFF): a connection never has TLS settings.
+struct SSLOptions {};
+#endif
 
 /// The transport of a connected socket, once the protocol's connection_made ran (for TLS: once
 /// the handshake is done too; the application then holds the TLS transport).
@@ -21,7 +28,11 @@ Coro<std::pair<std::shared_ptr<Transport>, std::shared_ptr<StreamProtocolBase>>>
   std::shared_ptr<StreamProtocolBase> protocol = factory();
   if (!protocol) throw ValueError("the protocol factory returned null");
   Future<void> handshake = ssl ? loop.create_future<void>() : Future<void>();
+#if ASYNCIO_HAS_TLS
   auto wire = wrap_for_ssl(loop, protocol, ssl, handshake);
+#else
+  std::shared_ptr<StreamProtocolBase> wire = protocol;
+#endif
   Future<void> waiter = loop.create_future<void>();
   auto transport = std::make_shared<SocketTransport>(loop, std::move(sock), wire, nullptr, nullptr);
   transport->start(waiter);
@@ -38,24 +49,28 @@ Coro<std::pair<std::shared_ptr<Transport>, std::shared_ptr<StreamProtocolBase>>>
     std::rethrow_exception(failed);
   }
   std::shared_ptr<Transport> app_transport = transport;
+#if ASYNCIO_HAS_TLS
   if (ssl) {
     co_await wait_until_started(*transport, handshake);  // closes the socket on failure
     app_transport = static_cast<SSLProtocol&>(*wire).app_transport();
   }
+#endif
   co_return std::pair<std::shared_ptr<Transport>, std::shared_ptr<StreamProtocolBase>>(app_transport, protocol);
 }
 
 /// Python's checks of ssl= and server_hostname=, and the TLS settings of one connection.
-std::optional<SSLOptions> client_ssl_options(const ConnectOptions& options, const std::string& host) {
-  if (!options.ssl) {
-    if (!options.server_hostname.empty()) throw ValueError("server_hostname is only meaningful with ssl");
-    return std::nullopt;
+std::optional<SSLOptions> client_ssl_options(const ConnectOptions& options, [[maybe_unused]] const std::string& host) {
+#if ASYNCIO_HAS_TLS
+  if (options.ssl) {
+    if (options.ssl->side() != ssl::Side::client) throw ValueError("a client connection needs a client-side SSLContext");
+    std::string hostname = options.server_hostname.empty() ? host : options.server_hostname;
+    if (hostname.empty() && options.ssl->check_hostname())
+      throw ValueError("You must set server_hostname when using ssl without a host");
+    return SSLOptions{*options.ssl, false, hostname, options.ssl_handshake_timeout, options.ssl_shutdown_timeout};
   }
-  if (options.ssl->side() != ssl::Side::client) throw ValueError("a client connection needs a client-side SSLContext");
-  std::string hostname = options.server_hostname.empty() ? host : options.server_hostname;
-  if (hostname.empty() && options.ssl->check_hostname())
-    throw ValueError("You must set server_hostname when using ssl without a host");
-  return SSLOptions{*options.ssl, false, hostname, options.ssl_handshake_timeout, options.ssl_shutdown_timeout};
+#endif
+  if (!options.server_hostname.empty()) throw ValueError("server_hostname is only meaningful with ssl");
+  return std::nullopt;
 }
 
 }  // namespace

@@ -15,7 +15,9 @@
 #include "asyncio/sleep.hpp"
 #include "asyncio/task.hpp"
 #include "net/net_internal.hpp"
+#if ASYNCIO_HAS_TLS
 #include "tls/ssl_internal.hpp"
+#endif
 
 namespace asyncio {
 
@@ -24,7 +26,11 @@ namespace detail {
 namespace {
 
 /// With ssl=, each accepted connection's protocol goes behind its own TLS layer.
-ProtocolFactory server_ssl_factory(EventLoop& loop, ProtocolFactory factory, const ServerOptions& options) {
+ProtocolFactory server_ssl_factory([[maybe_unused]] EventLoop& loop, ProtocolFactory factory,
+                                   [[maybe_unused]] const ServerOptions& options) {
+#if !ASYNCIO_HAS_TLS
+  return factory;  // built without TLS: no ssl= to honour
+#else
   if (!options.ssl) return factory;
   if (options.ssl->side() != ssl::Side::server) throw ValueError("a server needs a server-side SSLContext");
   check_ssl_timeouts(options.ssl_handshake_timeout, options.ssl_shutdown_timeout);  // now, not per connection
@@ -34,6 +40,7 @@ ProtocolFactory server_ssl_factory(EventLoop& loop, ProtocolFactory factory, con
     if (!app) return nullptr;
     return std::make_shared<SSLProtocol>(loop, std::move(app), ssl, Future<void>());
   };
+#endif
 }
 
 }  // namespace

@@ -7,10 +7,13 @@
 #include "asyncio/transports.hpp"
 #include "net/net_internal.hpp"
 #include "net/sendfile_internal.hpp"
+#if ASYNCIO_HAS_TLS
 #include "tls/ssl_internal.hpp"
+#endif
 
 namespace asyncio {
 
+#if ASYNCIO_HAS_TLS
 namespace {
 
 /// TLS: only the copy path can send a file (the kernel would send it unencrypted), as in Python.
@@ -35,11 +38,14 @@ Coro<std::size_t> sendfile_over_tls(detail::SSLTransport& tls, int file_fd, std:
 }
 
 }  // namespace
+#endif
 
 Coro<std::size_t> sendfile(Transport& transport, int file_fd, std::int64_t offset,
                            std::optional<std::int64_t> count_arg, bool fallback) {
+#if ASYNCIO_HAS_TLS
   if (auto* tls = dynamic_cast<detail::SSLTransport*>(&transport))
     co_return co_await sendfile_over_tls(*tls, file_fd, offset, count_arg, fallback);
+#endif
   auto* socket_transport = dynamic_cast<detail::SocketTransport*>(&transport);
   if (!socket_transport) throw SendfileNotAvailableError("sendfile is not supported by this transport");
   if (transport.is_closing()) throw RuntimeError("Transport is closing");

@@ -451,6 +451,7 @@ Coro<void> drain_impl(std::shared_ptr<detail::WriterCore> c) {
   if (p.connection_lost_ && p.lost_exc) std::rethrow_exception(p.lost_exc);
 }
 
+#if ASYNCIO_HAS_TLS
 Coro<void> start_tls_impl(std::shared_ptr<detail::WriterCore> c, ssl::SSLContext ctx, StartTlsOptions options) {
   co_await drain_impl(c);
   options.server_side = c->protocol->server_side();
@@ -458,6 +459,7 @@ Coro<void> start_tls_impl(std::shared_ptr<detail::WriterCore> c, ssl::SSLContext
   c->transport = tls;
   c->protocol->replace_transport(*tls);
 }
+#endif
 
 Coro<void> wait_closed_impl(std::shared_ptr<detail::WriterCore> c) {
   detail::StreamProtocolImpl& p = *c->protocol;
@@ -481,6 +483,7 @@ Coro<void> StreamWriter::drain() {
   transport();  // throws on an empty handle
   return drain_impl(c_);
 }
+#if ASYNCIO_HAS_TLS
 Coro<void> StreamWriter::start_tls(ssl::SSLContext sslcontext, std::string server_hostname,
                                    double ssl_handshake_timeout) {
   transport();  // throws on an empty handle
@@ -489,6 +492,7 @@ Coro<void> StreamWriter::start_tls(ssl::SSLContext sslcontext, std::string serve
   options.ssl_handshake_timeout = ssl_handshake_timeout;
   return start_tls_impl(c_, std::move(sslcontext), std::move(options));
 }
+#endif
 bool StreamWriter::can_write_eof() const { return transport().can_write_eof(); }
 void StreamWriter::write_eof() { transport().write_eof(); }
 void StreamWriter::close() { transport().close(); }
