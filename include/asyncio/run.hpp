@@ -17,6 +17,7 @@
 
 namespace asyncio {
 
+/// What asyncio::run takes besides the coroutine (Python's `debug=` and `loop_factory=`).
 struct RunOptions {
   /// Debug mode (also ASYNCIO_DEBUG=1): slow steps are reported.
   bool debug = false;

@@ -35,13 +35,14 @@ class Timeout {
   Timeout(const Timeout&) = delete;
   Timeout& operator=(const Timeout&) = delete;
 
+  /// The deadline in loop time, or nullopt if there is none (Python's Timeout.when()).
   std::optional<double> when() const noexcept { return when_; }
   /// Moves the deadline (nullopt removes it). RuntimeError outside the block or after expiry.
   void reschedule(std::optional<double> when);
   /// True once the deadline passed and the block was cancelled for it.
   bool expired() const noexcept { return state_ == State::expiring || state_ == State::expired; }
 
-  // Used by timeout_at(): entering and leaving the block.
+  /// Used by timeout_at(): entering and leaving the block.
   void enter();
   /// Given the exception leaving the block (or null), returns what should propagate instead.
   std::exception_ptr exit(std::exception_ptr error);
