@@ -147,7 +147,13 @@ std::string format_call_graph_json(const CallGraph& graph);
 /// Lets `asyncio-inspect ps|pstree PID` dump this loop's tasks: serves a Unix socket at `path`
 /// (default: inspection_socket_path(getpid())) from the loop, between steps. Returns the path.
 /// One loop per process; RuntimeError if another loop has it. The socket goes when the loop is
-/// destroyed or with disable_inspection().
+/// destroyed or with disable_inspection(), and also at exit() and when SIGINT, SIGTERM or SIGHUP
+/// kills the process: for each of those signals whose disposition is still the default, a
+/// handler removes the socket, restores the default and raises the signal again; a program's
+/// own handlers are never replaced (docs/overview.md, section 11.1).
+///
+/// Without code changes: `ASYNCIO_INSPECT=1` in the environment enables it on the first loop
+/// made while no loop serves it (a value containing '/' is the socket's path).
 std::string enable_inspection(EventLoop& loop, std::string path = {});
 /// Stops serving and removes the socket. False if inspection was not enabled.
 bool disable_inspection(EventLoop& loop);

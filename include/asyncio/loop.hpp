@@ -55,10 +55,11 @@ struct LoopHooks;
 /// What the diagnostics layer plugs into every loop, so that the loop does not depend on it: the
 /// diagnostics install one observer when the program starts (src/diag/observer.cpp), and the loop
 /// calls it only when asked to: in debug mode, while a tracer or a watchdog is attached, or when a
-/// loop is made with ASYNCIO_TRACE or ASYNCIO_WATCHDOG set. With none installed the loop simply
-/// runs its ready items.
+/// loop is made with ASYNCIO_TRACE, ASYNCIO_WATCHDOG or ASYNCIO_INSPECT set. With none installed
+/// the loop simply runs its ready items.
 struct LoopObserver {
-  /// A new loop while ASYNCIO_TRACE or ASYNCIO_WATCHDOG is set: attach what they ask for.
+  /// A new loop while ASYNCIO_TRACE, ASYNCIO_WATCHDOG or ASYNCIO_INSPECT is set: attach what
+  /// they ask for.
   void (*loop_created)(EventLoop& loop) noexcept;
   /// Runs the loop's next `n` ready items with the attached diagnostics watching each one.
   void (*run_ready_items)(EventLoop& loop, std::size_t n);
