@@ -12,6 +12,7 @@ PACKAGES=(
   libbenchmark-dev                                 # micro-benchmarks
   libssl-dev openssl                               # TLS (and test certificates)
   python3 curl ca-certificates                     # interop tests and scripts
+  doxygen                                          # the API reference (`docs` target, docs_reference test)
   netbase                                          # /etc/services: service names such as "http" (DNS tests)
 )
 for arg in "$@"; do

@@ -236,6 +236,32 @@ TEST(Coro, NeverAwaitedCoroLogsAWarning) {
   EXPECT_EQ(log.levels()[0], asyncio::LogLevel::warning);
 }
 
+TEST(Coro, NeverAwaitedWarningNamesTheCoroutineFunctionAndItsFile) {
+  LogCapture log;
+  { auto c = plus_one(1); }
+  // Python: "coroutine 'plus_one' was never awaited"; plus where the coroutine is defined.
+  EXPECT_EQ(log.matching({"coroutine 'plus_one'", "coro_test.cpp:", "was never awaited"}).size(), 1u)
+      << (log.lines().empty() ? "" : log.lines()[0]);
+}
+
+constexpr int kOneLineCoroutineLine = __LINE__ + 1;
+asyncio::Coro<int> one_line_coroutine() { co_return 1; }
+
+TEST(Coro, NeverAwaitedWarningGivesTheLineOfTheCoroutine) {
+  LogCapture log;
+  { auto c = one_line_coroutine(); }
+  // The definition's first line (clang) or its closing brace (g++): the same line here.
+  std::string at = "coro_test.cpp:" + std::to_string(kOneLineCoroutineLine) + ")";
+  EXPECT_EQ(log.count(at), 1u) << (log.lines().empty() ? "" : log.lines()[0]);
+}
+
+TEST(Coro, NeverAwaitedWarningNamesALambdaCoroutine) {
+  LogCapture log;
+  auto make = []() -> asyncio::Coro<void> { co_return; };
+  { auto c = make(); }
+  EXPECT_EQ(log.count("coroutine 'operator()'"), 1u) << (log.lines().empty() ? "" : log.lines()[0]);
+}
+
 TEST(Coro, MovingACoroDoesNotDuplicateTheWarning) {
   LogCapture log;
   {

@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -295,6 +297,23 @@ TEST(inspectTaskDump, TableHasOneRowPerTask) {
   finish(*loop);
 }
 
+TEST(inspectTaskDump, JsonWithTaskNamesThatAreNotUtf8IsStillValid) {
+  auto loop = asyncio::new_event_loop({.virtual_time = true});
+  loop->create_task(child(), "bad\xff\xfe name");          // stray bytes
+  loop->create_task(child(), "cut \xc3");                  // a sequence cut short
+  loop->create_task(child(), "caf\xc3\xa9 \"quoted\"\n");  // valid UTF-8, quotes, a newline
+  run_iterations(*loop, 2);
+  std::string json = asyncio::format_tasks_json(asyncio::inspect_tasks(*loop));
+  EXPECT_TRUE(inspect_support::valid_utf8(json)) << json;
+  inspect_support::Json doc = inspect_support::JsonParser(json).parse();
+  ASSERT_EQ(doc["tasks"].arr.size(), 3u) << json;
+  EXPECT_EQ(doc["tasks"].arr[0]["name"].str, "bad?? name");  // the reader shows U+FFFD as '?'
+  EXPECT_EQ(doc["tasks"].arr[1]["name"].str, "cut ?");
+  EXPECT_EQ(doc["tasks"].arr[2]["name"].str, "caf\xc3\xa9 \"quoted\"\n");
+  EXPECT_NE(json.find("bad\\ufffd\\ufffd name"), std::string::npos) << json;
+  finish(*loop);
+}
+
 TEST(inspectTaskDump, TreePutsAwaitersAboveWhatTheyAwait) {
   auto loop = asyncio::new_event_loop({.virtual_time = true});
   loop->create_task(group_main(), "main");
@@ -321,7 +340,10 @@ namespace {
 
 Coro<void> boss(asyncio::Task<void> a, asyncio::Task<void> b) { co_await asyncio::gather(a, b); }
 
-Coro<void> child_main(bool opt_in, bool block, int ready_fd, int quit_fd) {
+/// How the child process ends once told to quit.
+enum class ChildExit { destroy_loop, exit_in_task };
+
+Coro<void> child_main(bool opt_in, bool block, int ready_fd, int quit_fd, ChildExit how) {
   auto& loop = asyncio::get_running_loop();
   if (opt_in) asyncio::enable_inspection(loop);
   auto a = asyncio::create_task(child(), "sleeper-1");
@@ -337,6 +359,7 @@ Coro<void> child_main(bool opt_in, bool block, int ready_fd, int quit_fd) {
   if (block) std::this_thread::sleep_for(3s);  // a step that holds the loop
   co_await quit;
   loop.remove_reader(quit_fd);
+  if (how == ChildExit::exit_in_task) std::exit(0);  // no unwinding: the loop is never destroyed
 }
 
 /// A child process running child_main; ready once it has written to the pipe.
@@ -344,14 +367,16 @@ struct Child {
   pid_t pid = -1;
   int quit_w = -1;
 
-  Child(bool opt_in, bool block) {
+  /// `before_run` runs in the child before its loop is made (environment, signal handlers).
+  Child(bool opt_in, bool block, ChildExit how = ChildExit::destroy_loop, void (*before_run)() = nullptr) {
     int ready[2], quit[2];
     if (::pipe(ready) != 0 || ::pipe(quit) != 0) throw std::runtime_error("pipe");
     pid = ::fork();
     if (pid == 0) {
       ::close(ready[0]);
       ::close(quit[1]);
-      asyncio::run(child_main(opt_in, block, ready[1], quit[0]));
+      if (before_run) before_run();
+      asyncio::run(child_main(opt_in, block, ready[1], quit[0], how));
       std::_Exit(0);
     }
     ::close(ready[1]);
@@ -371,6 +396,15 @@ struct Child {
     pid = -1;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
+  /// Sends `sig` and waits; returns the raw wait status.
+  int kill_with(int sig) {
+    ::kill(pid, sig);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    pid = -1;
+    ::close(quit_w);
+    return status;
+  }
   ~Child() {
     if (pid > 0) {
       ::kill(pid, SIGKILL);
@@ -380,8 +414,6 @@ struct Child {
 };
 
 std::string inspect_cli() { return inspect_support::build_dir() + "/tools/asyncio-inspect"; }
-
-}  // namespace
 
 TEST(inspectCli, PsAndPstreeOfAProgramThatOptedIn) {
   if (!inspect_support::executable(inspect_cli())) GTEST_SKIP() << "not built: " << inspect_cli();
@@ -409,6 +441,110 @@ TEST(inspectCli, PsAndPstreeOfAProgramThatOptedIn) {
   EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
   EXPECT_EQ(c.stop(), 0);
   EXPECT_NE(::stat(path.c_str(), &st), 0) << "the socket outlived the program: " << path;
+}
+
+bool socket_exists(const std::string& path) {
+  struct stat st{};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+void set_inspect_env() { ::setenv("ASYNCIO_INSPECT", "1", 1); }
+
+extern "C" void exit_seven(int) { std::_Exit(7); }
+void own_sigterm_handler_and_inspect_env() {
+  struct sigaction sa{};
+  sa.sa_handler = exit_seven;
+  ::sigaction(SIGTERM, &sa, nullptr);
+  set_inspect_env();
+}
+
+}  // namespace
+
+TEST(inspectCli, EnvironmentVariableEnablesInspectionWithoutCodeChanges) {
+  if (!inspect_support::executable(inspect_cli())) GTEST_SKIP() << "not built: " << inspect_cli();
+  Child c(false, false, ChildExit::destroy_loop, set_inspect_env);  // never calls enable_inspection
+  std::string out;
+  int rc = inspect_support::run_command(inspect_cli() + " ps " + std::to_string(c.pid), out);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("sleeper-1"), std::string::npos) << out;
+  EXPECT_EQ(c.stop(), 0);
+}
+
+TEST(inspectCli, JsonTableIsValidJsonWithEveryTask) {
+  if (!inspect_support::executable(inspect_cli())) GTEST_SKIP() << "not built: " << inspect_cli();
+  Child c(true, false);
+  std::string out;
+  ASSERT_EQ(inspect_support::run_command(inspect_cli() + " ps --json " + std::to_string(c.pid), out), 0) << out;
+  inspect_support::Json doc = inspect_support::JsonParser(out).parse();
+  std::map<std::string, const inspect_support::Json*> by_name;
+  for (const auto& t : doc["tasks"].arr) by_name[t["name"].str] = &t;
+  ASSERT_TRUE(by_name.count("sleeper-1")) << out;
+  ASSERT_TRUE(by_name.count("boss")) << out;
+  const auto& s1 = *by_name["sleeper-1"];
+  EXPECT_EQ(s1["state"].str, "waiting");
+  EXPECT_EQ(s1["waiting_on"].str, "sleep 10 s");
+  ASSERT_FALSE(s1["call_stack"].arr.empty()) << out;
+  EXPECT_EQ(s1["call_stack"].arr[0]["function"].str, "child");
+  ASSERT_EQ(s1["awaited_by"].arr.size(), 1u) << out;
+  EXPECT_EQ(s1["awaited_by"].arr[0]["name"].str, "boss");
+  EXPECT_EQ(s1["awaited_by"].arr[0]["via"].str, "gather");
+  EXPECT_EQ(c.stop(), 0);
+}
+
+TEST(inspectCli, JsonGraphIsValidJsonWithTheAwaitChain) {
+  if (!inspect_support::executable(inspect_cli())) GTEST_SKIP() << "not built: " << inspect_cli();
+  Child c(true, false);
+  std::string out;
+  ASSERT_EQ(inspect_support::run_command(inspect_cli() + " ps --json " + std::to_string(c.pid), out), 0) << out;
+  std::string id;
+  inspect_support::Json table = inspect_support::JsonParser(out).parse();
+  for (const auto& t : table["tasks"].arr)
+    if (t["name"].str == "sleeper-2") id = std::to_string(static_cast<long>(t["id"].num));
+  ASSERT_FALSE(id.empty()) << out;
+  ASSERT_EQ(inspect_support::run_command(inspect_cli() + " --json graph " + std::to_string(c.pid) + " " + id, out), 0) << out;
+  inspect_support::Json g = inspect_support::JsonParser(out).parse();
+  EXPECT_EQ(g["kind"].str, "task");
+  EXPECT_EQ(g["name"].str, "sleeper-2");
+  ASSERT_EQ(g["awaited_by"].arr.size(), 1u) << out;
+  EXPECT_EQ(g["awaited_by"].arr[0]["kind"].str, "gather");
+  ASSERT_EQ(g["awaited_by"].arr[0]["awaited_by"].arr.size(), 1u) << out;
+  EXPECT_EQ(g["awaited_by"].arr[0]["awaited_by"].arr[0]["name"].str, "boss");
+  EXPECT_EQ(c.stop(), 0);
+}
+
+TEST(inspectCli, SocketIsRemovedWhenTheProgramExitsWithoutDestroyingItsLoop) {
+  Child c(true, false, ChildExit::exit_in_task);
+  std::string path = asyncio::inspection_socket_path(c.pid);
+  ASSERT_TRUE(socket_exists(path)) << path;
+  EXPECT_EQ(c.stop(), 0);
+  EXPECT_FALSE(socket_exists(path)) << "left behind by exit(): " << path;
+}
+
+TEST(inspectCli, SocketIsRemovedWhenSigtermKillsTheProgram) {
+  Child c(true, false);
+  std::string path = asyncio::inspection_socket_path(c.pid);
+  ASSERT_TRUE(socket_exists(path)) << path;
+  int status = c.kill_with(SIGTERM);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) << "the program must still die of SIGTERM";
+  EXPECT_FALSE(socket_exists(path)) << "left behind by SIGTERM: " << path;
+}
+
+TEST(inspectCli, SocketIsRemovedWhenSigintKillsTheProgram) {
+  Child c(false, false, ChildExit::destroy_loop, set_inspect_env);
+  std::string path = asyncio::inspection_socket_path(c.pid);
+  ASSERT_TRUE(socket_exists(path)) << path;
+  int status = c.kill_with(SIGINT);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGINT) << "the program must still die of SIGINT";
+  EXPECT_FALSE(socket_exists(path)) << "left behind by SIGINT: " << path;
+}
+
+TEST(inspectCli, ProgramsOwnSignalHandlerIsKept) {
+  Child c(false, false, ChildExit::destroy_loop, own_sigterm_handler_and_inspect_env);
+  std::string path = asyncio::inspection_socket_path(c.pid);
+  ASSERT_TRUE(socket_exists(path)) << path;
+  int status = c.kill_with(SIGTERM);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 7) << "the program's handler did not run";
+  ::unlink(path.c_str());  // its handler's _Exit skips every clean-up, ours included
 }
 
 TEST(inspectCli, ProgramThatDidNotOptInGetsAClearMessage) {

@@ -110,6 +110,19 @@ TEST(trace, FileIsJsonWithStepsWaitsAndIterations) {
   for (const Slice& s : all) EXPECT_GE(s.dur, 0.0) << s.name;
 }
 
+TEST(trace, TaskNamesThatAreNotUtf8StillGiveValidJson) {
+  std::string path = temp_path("trace-utf8");
+  auto loop = asyncio::new_event_loop();
+  asyncio::start_trace(*loop, path);
+  loop->run_until_complete(loop->create_task(napper(0), "bad\xff\xc3 caf\xc3\xa9"));
+  asyncio::stop_trace(*loop);
+  loop->close();
+  std::string text = inspect_support::read_file(path);
+  EXPECT_TRUE(inspect_support::valid_utf8(text));
+  std::vector<Slice> all = inspect_support::read_trace(path);  // throws if not JSON
+  EXPECT_TRUE(has_track(all, "'bad?? caf\xc3\xa9'"));        // the reader shows U+FFFD as '?'
+}
+
 TEST(trace, LockWaitIsNamed) {
   std::string path = temp_path("trace-lock");
   auto loop = asyncio::new_event_loop();

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: MIT
-// asyncio-inspect: dumps the tasks of a running program that called asyncio::enable_inspection,
-// as `python -m asyncio ps|pstree PID` does for Python programs.
+// asyncio-inspect: dumps the tasks of a running program that serves inspection (it called
+// asyncio::enable_inspection, or runs with ASYNCIO_INSPECT=1 in its environment), as
+// `python -m asyncio ps|pstree PID` does for Python programs.
 //
 //   asyncio-inspect ps PID            a table: id, name, state, coroutine, location, waiting on, awaited by
 //   asyncio-inspect pstree PID        a tree: each task above the tasks it awaits
 //   asyncio-inspect graph PID TASK    the await graph of one task (print_call_graph)
+//   --json                            JSON for other tools instead of text (inspect.hpp:
+//                                     format_tasks_json, format_call_graph_json)
 //   --timeout SECONDS                 how long to wait for the answer (default 5)
 //
 // The program's own event loop answers, between two steps, so the dump is a consistent snapshot
@@ -32,9 +35,9 @@ namespace {
 
 [[noreturn]] void usage() {
   std::fprintf(stderr,
-               "usage: asyncio-inspect [--timeout SECONDS] ps PID\n"
-               "       asyncio-inspect [--timeout SECONDS] pstree PID\n"
-               "       asyncio-inspect [--timeout SECONDS] graph PID TASK_ID\n");
+               "usage: asyncio-inspect [--json] [--timeout SECONDS] ps PID\n"
+               "       asyncio-inspect [--json] [--timeout SECONDS] pstree PID\n"
+               "       asyncio-inspect [--json] [--timeout SECONDS] graph PID TASK_ID\n");
   std::exit(2);
 }
 
@@ -70,12 +73,15 @@ bool is_socket(const std::string& path) {
 
 int main(int argc, char** argv) {
   double timeout = 5.0;
+  bool json = false;
   std::vector<std::string> args;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--timeout" && i + 1 < argc) {
       timeout = std::atof(argv[++i]);
       if (!(timeout > 0)) usage();
+    } else if (a == "--json") {
+      json = true;
     } else if (a == "-h" || a == "--help") {
       usage();
     } else {
@@ -94,6 +100,7 @@ int main(int argc, char** argv) {
   } else {
     usage();
   }
+  if (json) request += " json";
   char* end = nullptr;
   long pid = std::strtol(args[1].c_str(), &end, 10);
   if (!end || *end || pid <= 0) usage();
@@ -111,7 +118,7 @@ int main(int argc, char** argv) {
     std::string tried;
     for (const std::string& c : candidates) tried += (tried.empty() ? "" : " or ") + c;
     fail("process " + std::to_string(pid) + " does not accept inspection (no socket at " + tried +
-         "); the program must call asyncio::enable_inspection(loop)");
+         "); the program must call asyncio::enable_inspection(loop) or run with ASYNCIO_INSPECT=1");
   }
 
   const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout));

@@ -29,11 +29,11 @@ namespace asyncio {
 
 /// One getaddrinfo result (Python's 5-tuple family, type, proto, canonname, sockaddr).
 struct AddrInfo {
-  int family = 0;
-  int type = 0;
-  int proto = 0;
-  std::string canonname;
-  SocketAddress address;
+  int family = 0;  ///< AF_INET, AF_INET6, AF_UNIX.
+  int type = 0;  ///< SOCK_STREAM, SOCK_DGRAM, ...
+  int proto = 0;  ///< IPPROTO_TCP, IPPROTO_UDP, or 0.
+  std::string canonname;  ///< The canonical name (only with AI_CANONNAME, on the first entry).
+  SocketAddress address;  ///< The address, port included.
 };
 
 /// The error category of getaddrinfo / getnameinfo failures (Python's socket.gaierror).

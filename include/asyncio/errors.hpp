@@ -20,10 +20,12 @@ namespace asyncio {
 /// Catch it to clean up, then rethrow: `catch (asyncio::CancelledError&) { cleanup(); throw; }`.
 class CancelledError {
  public:
+  /// A cancellation with an optional message (Python: `CancelledError(msg)`).
   explicit CancelledError(std::string message = {}) : message_(std::move(message)) {}
   virtual ~CancelledError() = default;
   /// The message passed to `cancel(msg)`, or empty.
   const std::string& message() const noexcept { return message_; }
+  /// The message, or "CancelledError" when there is none.
   const char* what() const noexcept { return message_.empty() ? "CancelledError" : message_.c_str(); }
 
  private:
@@ -98,7 +100,9 @@ struct ExceptionGroupSplit;
 ///   }
 class ExceptionGroup : public Error {
  public:
+  /// Groups `exceptions` (at least one) under `message`.
   ExceptionGroup(std::string message, std::vector<std::exception_ptr> exceptions);
+  /// The grouped exceptions, in the order they were raised.
   const std::vector<std::exception_ptr>& exceptions() const noexcept { return exceptions_; }
   /// The message without the sub-exception count, as Python's `eg.message`.
   const std::string& message() const noexcept { return message_; }
@@ -171,14 +175,15 @@ namespace asyncio {
 /// when it is unknown (readuntil).
 class IncompleteReadError : public Error {
  public:
+  /// `partial_bytes` read before EOF; `expected_bytes` wanted (nullopt: "until a separator").
   IncompleteReadError(std::string partial_bytes, std::optional<std::size_t> expected_bytes)
       : Error(std::to_string(partial_bytes.size()) + " bytes read on a total of " +
               (expected_bytes ? std::to_string(*expected_bytes) : std::string("undefined")) +
               " expected bytes"),
         partial(std::move(partial_bytes)),
         expected(expected_bytes) {}
-  std::string partial;
-  std::optional<std::size_t> expected;
+  std::string partial;  ///< The bytes read before EOF.
+  std::optional<std::size_t> expected;  ///< How many were wanted; nullopt when reading up to a separator.
 };
 
 /// A separator was not found within the StreamReader's limit (Python's asyncio.LimitOverrunError).
@@ -186,9 +191,10 @@ class IncompleteReadError : public Error {
 /// ValueError too, since readline() reports the same condition as ValueError in Python.
 class LimitOverrunError : public ValueError {
  public:
+  /// The separator was not found within the limit after `consumed_bytes`.
   LimitOverrunError(const std::string& message, std::size_t consumed_bytes)
       : ValueError(message), consumed(consumed_bytes) {}
-  std::size_t consumed;
+  std::size_t consumed;  ///< How many bytes to consume to get past the data that overran the limit.
 };
 
 }  // namespace asyncio

@@ -87,7 +87,9 @@ class FutureAwaiter final : public Suspension {
 template <class T = void>
 class Future {
  public:
+  /// The result type.
   using value_type = T;
+  /// Marks this library's awaitables: only they may be awaited inside a Coro.
   using is_asyncio_awaitable = void;
 
   /// An empty handle (no state); assign a real future before use.
@@ -97,7 +99,9 @@ class Future {
   /// Wraps existing state (library use).
   explicit Future(detail::Ref<detail::FutureState<T>> s) noexcept : s_(std::move(s)) {}
 
+  /// True once it has a result, an exception or was cancelled (Python's Future.done()).
   bool done() const noexcept { return s_->done(); }
+  /// True if it was cancelled (Python's Future.cancelled()).
   bool cancelled() const noexcept { return s_->cancelled(); }
 
   /// The result; rethrows the future's exception; CancelledError if cancelled;
@@ -113,11 +117,13 @@ class Future {
   void set_result(U&& v) {
     s_->set_result(std::forward<U>(v));
   }
+  /// Completes a `Future<void>`; InvalidStateError if already done.
   void set_result()
     requires std::is_void_v<T>
   {
     s_->set_result();
   }
+  /// Completes it with an exception; InvalidStateError if already done.
   void set_exception(std::exception_ptr e) { s_->set_exception(std::move(e)); }
   /// Stores an exception object: `fut.set_exception(std::runtime_error("boom"))`.
   template <class E>
@@ -138,17 +144,23 @@ class Future {
   /// Removes a callback added with add_done_callback; returns how many were removed.
   std::size_t remove_done_callback(CallbackId id) noexcept { return s_->remove_callback_id(id); }
 
+  /// The loop it belongs to (Python's Future.get_loop()).
   EventLoop& get_loop() const noexcept { return *s_->loop(); }
 
+  /// `co_await fut`: waits for it and returns its result or rethrows its exception.
   detail::FutureAwaiter<detail::FutureState<T>> operator co_await() const noexcept {
     return detail::FutureAwaiter<detail::FutureState<T>>(s_);
   }
 
+  /// True unless default-constructed or moved from.
   explicit operator bool() const noexcept { return bool(s_); }
+  /// True if both refer to the same future.
   friend bool operator==(const Future& a, const Future& b) noexcept { return a.s_ == b.s_; }
+  /// Library-internal: the shared state.
   detail::FutureState<T>* state() const noexcept { return s_.get(); }
 
  protected:
+  /// The shared state (one reference).
   detail::Ref<detail::FutureState<T>> s_;
 };
 

@@ -47,25 +47,26 @@ namespace asyncio {
 
 /// One coroutine of an await chain.
 struct FrameInfo {
-  std::string function;  // "fetch" (unqualified, as __func__); "" if unknown
-  std::string file;      // the source file as compiled
-  std::uint32_t line = 0;
+  std::string function;  ///< "fetch" (unqualified, as __func__); "" if unknown
+  std::string file;      ///< the source file as compiled
+  std::uint32_t line = 0;  ///< The line of the co_await (0 if unknown).
   /// "fetch() at file.cpp:21" (base name of the file).
   std::string to_string() const;
 };
 
 /// Python's FutureCallGraph: a task (or a gather, TaskGroup, wait) and who waits for it.
 struct CallGraph {
+  /// What a node of the graph is.
   enum class Kind { task, gather, task_group, wait };
-  Kind kind = Kind::task;
-  std::uint64_t task_id = 0;           // tasks
-  std::string name;                    // the task's name; for the others "gather", "TaskGroup", "wait"
-  std::string state;                   // tasks: "running", "ready", "waiting", "pending" (not started), "done"
-  std::string created_at;              // tasks: "file.cpp:12"
-  std::size_t children = 0;            // gather, TaskGroup, wait: how many futures it waits for
-  std::vector<FrameInfo> call_stack;   // tasks: innermost coroutine first
-  std::string waiting_on;              // tasks: "sleep 1 s", "Task 'B' (id 3)", "gather", "lock", ...
-  std::vector<CallGraph> awaited_by;   // who waits for this one (recursively)
+  Kind kind = Kind::task;  ///< Which of the four this node is.
+  std::uint64_t task_id = 0;           ///< tasks
+  std::string name;                    ///< the task's name; for the others "gather", "TaskGroup", "wait"
+  std::string state;                   ///< tasks: "running", "ready", "waiting", "pending" (not started), "done"
+  std::string created_at;              ///< tasks: "file.cpp:12"
+  std::size_t children = 0;            ///< gather, TaskGroup, wait: how many futures it waits for
+  std::vector<FrameInfo> call_stack;   ///< tasks: innermost coroutine first
+  std::string waiting_on;              ///< tasks: "sleep 1 s", "Task 'B' (id 3)", "gather", "lock", ...
+  std::vector<CallGraph> awaited_by;   ///< who waits for this one (recursively)
 };
 
 namespace detail {
@@ -102,18 +103,19 @@ void print_call_graph(const AnyTask& task, std::FILE* out = stdout);
 
 /// One row of the task table.
 struct TaskInfo {
+  /// One of the things waiting for a task.
   struct Awaiter {
-    std::uint64_t task_id = 0;  // 0 if nobody runs it (a gather nobody awaits)
-    std::string name;           // the awaiting task's name
-    std::string via;            // "" (awaits it directly), "gather", "TaskGroup", "wait"
+    std::uint64_t task_id = 0;  ///< 0 if nobody runs it (a gather nobody awaits)
+    std::string name;           ///< the awaiting task's name
+    std::string via;            ///< "" (awaits it directly), "gather", "TaskGroup", "wait"
   };
-  std::uint64_t id = 0;
-  std::string name;
-  std::string state;
-  std::string created_at;
-  std::vector<FrameInfo> call_stack;  // innermost first
-  std::string waiting_on;
-  std::vector<Awaiter> awaited_by;
+  std::uint64_t id = 0;  ///< The task's id (Task-N's N).
+  std::string name;  ///< The task's name.
+  std::string state;  ///< "running", "ready", "waiting", "pending" (not started) or "done".
+  std::string created_at;  ///< "file.cpp:12": where the task was created.
+  std::vector<FrameInfo> call_stack;  ///< innermost first
+  std::string waiting_on;  ///< "sleep 1 s", "Task 'B' (id 3)", "gather", "lock", ...; "" when not waiting.
+  std::vector<Awaiter> awaited_by;  ///< Who waits for it.
 };
 
 /// Every unfinished task of `loop`, oldest first.
@@ -125,10 +127,33 @@ std::string format_tasks_table(EventLoop& loop);
 /// (through a gather, TaskGroup or wait node when there is one).
 std::string format_tasks_tree(EventLoop& loop);
 
+/// The tasks as one JSON document, for other tools (`asyncio-inspect ps --json PID` prints it):
+///
+///     {"tasks":[
+///     {"id":2,"name":"worker","state":"waiting","created_at":"app.cpp:40","waiting_on":"sleep 1 s",
+///      "call_stack":[{"function":"fetch","file":"/src/app.cpp","line":21}, ...],
+///      "awaited_by":[{"id":1,"name":"main","via":"gather"}]}, ...
+///     ]}
+///
+/// Fields as in TaskInfo (`via` is "" when the task is awaited directly). Strings are valid UTF-8
+/// whatever the task names hold: invalid bytes become U+FFFD.
+std::string format_tasks_json(const std::vector<TaskInfo>& tasks);
+/// An await graph as JSON (`asyncio-inspect graph --json PID ID`): an object with `kind` ("task",
+/// "gather", "task_group", "wait"); a task has `id`, `name`, `state`, `created_at`, `waiting_on`
+/// and `call_stack` (innermost first), the others `children`; every node has `awaited_by`, an
+/// array of nodes of the same shape.
+std::string format_call_graph_json(const CallGraph& graph);
+
 /// Lets `asyncio-inspect ps|pstree PID` dump this loop's tasks: serves a Unix socket at `path`
 /// (default: inspection_socket_path(getpid())) from the loop, between steps. Returns the path.
 /// One loop per process; RuntimeError if another loop has it. The socket goes when the loop is
-/// destroyed or with disable_inspection().
+/// destroyed or with disable_inspection(), and also at exit() and when SIGINT, SIGTERM or SIGHUP
+/// kills the process: for each of those signals whose disposition is still the default, a
+/// handler removes the socket, restores the default and raises the signal again; a program's
+/// own handlers are never replaced (docs/overview.md, section 11.1).
+///
+/// Without code changes: `ASYNCIO_INSPECT=1` in the environment enables it on the first loop
+/// made while no loop serves it (a value containing '/' is the socket's path).
 std::string enable_inspection(EventLoop& loop, std::string path = {});
 /// Stops serving and removes the socket. False if inspection was not enabled.
 bool disable_inspection(EventLoop& loop);

@@ -53,8 +53,11 @@ template <class P>
 class [[nodiscard]] LockGuard {
  public:
   LockGuard() noexcept = default;
+  /// Takes ownership of an acquired `p` (made by the `scoped()` awaitables).
   explicit LockGuard(P& p) noexcept : p_(&p) {}
+  /// Moves ownership; `o` releases nothing.
   LockGuard(LockGuard&& o) noexcept : p_(std::exchange(o.p_, nullptr)) {}
+  /// Releases what this guard holds, then takes over `o`'s.
   LockGuard& operator=(LockGuard&& o) noexcept {
     if (this != &o) {
       reset();
@@ -68,6 +71,7 @@ class [[nodiscard]] LockGuard {
   void release() { reset(); }
   /// True while this guard holds the primitive.
   bool owns() const noexcept { return p_ != nullptr; }
+  /// True while it holds the primitive.
   explicit operator bool() const noexcept { return owns(); }
 
  private:
@@ -199,6 +203,7 @@ class Event {
   Event(const Event&) = delete;
   Event& operator=(const Event&) = delete;
 
+  /// True once set() was called and clear() has not been since (Python's Event.is_set()).
   bool is_set() const noexcept { return value_; }
   /// Sets the flag and wakes every waiter. Idempotent.
   void set() noexcept;
@@ -227,13 +232,15 @@ class Condition {
   Condition& operator=(const Condition&) = delete;
   ~Condition();
 
-  // The underlying lock.
+  /// The underlying lock.
   [[nodiscard]] detail::LockAcquire acquire() noexcept { return lock_->acquire(); }
   /// Acquires the underlying lock; the guard releases it.
   [[nodiscard]] detail::ScopedAcquire<Condition, detail::LockAcquire> scoped() noexcept {
     return detail::ScopedAcquire<Condition, detail::LockAcquire>(*this, *lock_);
   }
+  /// Releases the underlying lock.
   void release() { lock_->release(); }
+  /// True if the underlying lock is held.
   bool locked() const noexcept { return lock_->locked(); }
 
   /// Releases the lock, waits until notified, re-acquires the lock, returns true. RuntimeError if
@@ -278,7 +285,9 @@ class Semaphore {
   Semaphore& operator=(const Semaphore&) = delete;
   virtual ~Semaphore();
 
+  /// `co_await sem.acquire()`: takes one unit, waiting while the value is 0.
   [[nodiscard]] detail::SemaphoreAcquire acquire() noexcept { return detail::SemaphoreAcquire(*this); }
+  /// `auto guard = co_await sem.scoped()`: acquire() with a guard that releases on every path.
   [[nodiscard]] detail::ScopedAcquire<Semaphore, detail::SemaphoreAcquire> scoped() noexcept {
     return detail::ScopedAcquire<Semaphore, detail::SemaphoreAcquire>(*this);
   }
@@ -289,6 +298,7 @@ class Semaphore {
   bool locked() const noexcept { return value_ == 0 || !waiting_.empty() || !handed_.empty(); }
   /// Free units now (units handed to woken waiters are not counted).
   std::size_t value() const noexcept { return value_; }
+  /// How many coroutines are waiting in acquire().
   std::size_t waiters() const noexcept { return waiting_.size(); }
 
  protected:
@@ -309,6 +319,7 @@ class Semaphore {
 /// acquire() raises ValueError (Python's asyncio.BoundedSemaphore).
 class BoundedSemaphore : public Semaphore {
  public:
+  /// A semaphore starting at `value`, whose release() beyond that raises ValueError.
   explicit BoundedSemaphore(std::ptrdiff_t value = 1);
   void release() override;
 
@@ -335,9 +346,11 @@ class Barrier {
   /// BrokenBarrierError until reset().
   Coro<void> abort();
 
+  /// How many tasks must wait() before all pass (Python's Barrier.parties).
   std::size_t parties() const noexcept { return parties_; }
   /// Tasks waiting in the barrier while it is filling.
   std::size_t n_waiting() const noexcept { return state_ == State::filling ? count_ : 0; }
+  /// True once the barrier is broken (Python's Barrier.broken).
   bool broken() const noexcept { return state_ == State::broken; }
 
  private:

@@ -56,10 +56,11 @@ struct LoopHooks;
 /// What the diagnostics layer plugs into every loop, so that the loop does not depend on it: the
 /// diagnostics install one observer when the program starts (src/diag/observer.cpp), and the loop
 /// calls it only when asked to: in debug mode, while a tracer or a watchdog is attached, or when a
-/// loop is made with ASYNCIO_TRACE or ASYNCIO_WATCHDOG set. With none installed the loop simply
-/// runs its ready items.
+/// loop is made with ASYNCIO_TRACE, ASYNCIO_WATCHDOG or ASYNCIO_INSPECT set. With none installed
+/// the loop simply runs its ready items.
 struct LoopObserver {
-  /// A new loop while ASYNCIO_TRACE or ASYNCIO_WATCHDOG is set: attach what they ask for.
+  /// A new loop while ASYNCIO_TRACE, ASYNCIO_WATCHDOG or ASYNCIO_INSPECT is set: attach what
+  /// they ask for.
   void (*loop_created)(EventLoop& loop) noexcept;
   /// Runs the loop's next `n` ready items with the attached diagnostics watching each one.
   void (*run_ready_items)(EventLoop& loop, std::size_t n);
@@ -136,19 +137,24 @@ class FdListener {
 class Handle {
  public:
   Handle() = default;
+  /// Library-internal: wraps the scheduled callback's state.
   explicit Handle(detail::Ref<detail::HandleState> s) : s_(std::move(s)) {}
   /// Prevents the callback from running, if it has not run yet. Idempotent.
   void cancel();
+  /// True once cancel() was called (Python's Handle.cancelled()).
   bool cancelled() const;
+  /// True unless default-constructed.
   explicit operator bool() const noexcept { return bool(s_); }
 
  protected:
+  /// The scheduled callback's state (shared with the loop).
   detail::Ref<detail::HandleState> s_;
 };
 
 /// A Handle for call_later/call_at; cancel() also removes the timer from the loop at once.
 class TimerHandle : public Handle {
  public:
+  /// As Handle's constructors.
   using Handle::Handle;
   /// The deadline on the loop's clock, in seconds (Python's TimerHandle.when()).
   double when() const;
@@ -156,17 +162,17 @@ class TimerHandle : public Handle {
 
 /// What call_exception_handler receives (Python passes a dict with these keys).
 struct ExceptionContext {
-  std::string message;
-  std::exception_ptr exception;  // may be null
-  std::string task;              // name of the task or future concerned, if any
-  std::string location;          // "file:line" where it was created, if known
+  std::string message;  ///< What happened, as Python's context["message"].
+  std::exception_ptr exception;  ///< may be null
+  std::string task;              ///< name of the task or future concerned, if any
+  std::string location;          ///< "file:line" where it was created, if known
 };
 
 using ExceptionHandler = std::function<void(EventLoop&, const ExceptionContext&)>;
 
 /// Options for a new loop. `debug` is also switched on by the environment variable ASYNCIO_DEBUG=1.
 struct LoopOptions {
-  bool debug = false;
+  bool debug = false;  ///< Debug mode (also ASYNCIO_DEBUG=1): slow steps and never-retrieved results are reported.
   /// Simulated time: when nothing is ready and no descriptor is watched, the clock jumps straight
   /// to the next timer. A one-hour timeout then finishes in microseconds. For tests.
   bool virtual_time = false;
@@ -176,9 +182,13 @@ struct LoopOptions {
   std::shared_ptr<Poller> poller{};
 };
 
+/// Python's event loop: the ready queue, the timers, the poller and the thread-safe queue, run
+/// on one thread (docs/overview.md draws one iteration). Not thread-safe except for the
+/// `*_threadsafe` calls. Usually made by asyncio::run() or new_event_loop().
 class EventLoop {
  public:
   EventLoop();
+  /// A loop with `options` (virtual time, debug mode, a poller).
   explicit EventLoop(LoopOptions options);
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
@@ -214,17 +224,22 @@ class EventLoop {
   /// Runs until the future, task or coroutine is done; returns its result or throws its exception.
   /// A coroutine is wrapped in a Task first. (Defined in task.hpp.)
   template <class T> T run_until_complete(Future<T> future);
+  /// Runs the loop until `coro`, wrapped in a task, is done; returns its result.
   template <class T> T run_until_complete(Coro<T> coro, SourceLocation where = SourceLocation::current());
   /// Asks run_forever to return after the current iteration.
   void stop() noexcept { stopping_ = true; }
   /// Drops pending callbacks and timers, destroys tasks that never finished (reporting each through
   /// the exception handler) and releases the poller. A running loop cannot be closed.
   void close();
+  /// True while run_forever or run_until_complete runs (Python's loop.is_running()).
   bool is_running() const noexcept { return running_; }
+  /// True after close() (Python's loop.is_closed()).
   bool is_closed() const noexcept { return closed_; }
 
   // ---- futures and tasks (defined in future.hpp / task.hpp) -----------------------------------
+  /// A new pending Future of this loop (Python's loop.create_future()).
   template <class T = void> Future<T> create_future();
+  /// Wraps `coro` in a task and schedules its first step (Python's loop.create_task()).
   template <class T>
   Task<T> create_task(Coro<T> coro, std::string name = {},
                       SourceLocation where = SourceLocation::current());
@@ -234,7 +249,9 @@ class EventLoop {
   void add_reader(int fd, std::function<void()> fn);
   /// Returns true if a reader was registered.
   bool remove_reader(int fd);
+  /// Calls `fn` whenever `fd` is writable (Python's loop.add_writer()).
   void add_writer(int fd, std::function<void()> fn);
+  /// Stops watching `fd` for writing; false if it was not (Python's loop.remove_writer()).
   bool remove_writer(int fd);
 
   // ---- signals (src/core/signal_handlers.cpp) ---------------------------------------------------
@@ -254,7 +271,9 @@ class EventLoop {
   bool remove_signal_handler(int sig);
 
   // ---- errors -------------------------------------------------------------------------------------
+  /// Sets the handler of errors nobody else can see (Python's loop.set_exception_handler()).
   void set_exception_handler(ExceptionHandler handler) { exception_handler_ = std::move(handler); }
+  /// The handler set with set_exception_handler (empty: the default).
   const ExceptionHandler& get_exception_handler() const noexcept { return exception_handler_; }
   /// Logs the context through asyncio::log at error level.
   void default_exception_handler(const ExceptionContext& context);
@@ -262,20 +281,24 @@ class EventLoop {
   void call_exception_handler(const ExceptionContext& context) noexcept;
 
   // ---- debug mode ---------------------------------------------------------------------------------
+  /// True in debug mode (Python's loop.get_debug()).
   bool get_debug() const noexcept { return debug_; }
+  /// Turns debug mode on or off (Python's loop.set_debug()).
   void set_debug(bool enabled) noexcept { debug_ = enabled; }
   /// In debug mode, a callback or task step that holds the loop longer than this is logged.
   double slow_callback_duration = 0.1;
 
+  /// True if made with LoopOptions::virtual_time.
   bool uses_virtual_time() const noexcept { return virtual_time_; }
   /// Number of tasks not yet done (Python's len(all_tasks())).
   std::size_t task_count() const noexcept { return task_count_; }
 
   // ---- for library layers (not part of Python's surface) ---------------------------------------
+  /// @cond internal
   /// Queues a runnable; the queue takes over one reference as Runnable documents.
   void schedule(detail::Runnable* r) { ready_.push(r); }
-  // Out of line on purpose: TimerQueue's code is large, and inlined into every user of sleep() it
-  // crowded hotter inlining out of those translation units (+50 instructions per stream read).
+  /// Out of line on purpose: TimerQueue's code is large, and inlined into every user of sleep() it
+  /// crowded hotter inlining out of those translation units (+50 instructions per stream read).
   void add_timer(detail::TimerNode* node);
   void remove_timer(detail::TimerNode* node) noexcept;
   /// Watches `fd` for `interest` (PollBits) on behalf of a transport; interest 0 removes it.
@@ -294,6 +317,7 @@ class EventLoop {
   /// True if `loop` points at a loop that has not been destroyed (used by late diagnostics).
   static bool is_alive(const EventLoop* loop) noexcept;
   detail::LoopThreadsSlot& threads_slot() noexcept { return threads_slot_; }
+  /// @endcond
 
   // ---- threads (defined in threads.hpp / src/api/threads.cpp) --------------------------------------
   /// Python's loop.run_in_executor(executor, fn, *args): runs fn(args...) on `executor` (null: the

@@ -16,16 +16,21 @@ namespace asyncio {
 template <class T>
 class Outcome {
  public:
+  /// A value.
   Outcome(T value) : v_(std::in_place_index<0>, std::move(value)) {}
+  /// An exception.
   Outcome(std::exception_ptr e) : v_(std::in_place_index<1>, std::move(e)) {}
 
+  /// True if it holds a value.
   bool has_value() const noexcept { return v_.index() == 0; }
+  /// True if it holds an exception.
   bool has_exception() const noexcept { return v_.index() == 1; }
   /// The value, or rethrows the exception.
   T& value() & {
     if (v_.index() == 1) std::rethrow_exception(std::get<1>(v_));
     return std::get<0>(v_);
   }
+  /// The value; rethrows the exception if it holds one.
   const T& value() const& {
     if (v_.index() == 1) std::rethrow_exception(std::get<1>(v_));
     return std::get<0>(v_);

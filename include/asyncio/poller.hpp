@@ -20,9 +20,10 @@ enum PollBits : std::uint32_t {
   poll_error = 1u << 2,   // error or hang-up; reported to both reader and writer
 };
 
+/// One ready descriptor, as Poller::poll reports it.
 struct PollEvent {
-  int fd;
-  std::uint32_t events;  // PollBits
+  int fd;  ///< The descriptor.
+  std::uint32_t events;  ///< PollBits
 };
 
 /// One readiness backend per loop. Only wakeup() may be called from another thread.

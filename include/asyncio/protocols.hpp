@@ -54,6 +54,7 @@ class BaseProtocol {
 /// until connection_lost returns; use `transport.shared_from_this()` to keep it longer.
 class StreamProtocolBase : public BaseProtocol {
  public:
+  /// Connected: keeps `transport` for the default handlers.
   virtual void connection_made(Transport& transport) { (void)transport; }
   /// The peer will send nothing more. Return true to keep the connection open for writing
   /// (half-close); false (the default) closes the transport.

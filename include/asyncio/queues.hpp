@@ -486,6 +486,7 @@ class Queue : public detail::BasicQueue<T, detail::FifoStore<T>> {
 template <class T>
 class LifoQueue : public detail::BasicQueue<T, detail::LifoStore<T>> {
  public:
+  /// A LIFO queue holding at most `maxsize` items (<= 0: unbounded, as Python).
   explicit LifoQueue(std::ptrdiff_t maxsize = 0) : detail::BasicQueue<T, detail::LifoStore<T>>(maxsize) {}
 };
 
@@ -494,6 +495,7 @@ class LifoQueue : public detail::BasicQueue<T, detail::LifoStore<T>> {
 template <class T, class Compare = std::less<T>>
 class PriorityQueue : public detail::BasicQueue<T, detail::HeapStore<T, Compare>> {
  public:
+  /// A queue that hands out the smallest item first (by `cmp`), at most `maxsize` (<= 0: unbounded, as Python).
   explicit PriorityQueue(std::ptrdiff_t maxsize = 0, Compare cmp = Compare())
       : detail::BasicQueue<T, detail::HeapStore<T, Compare>>(maxsize, std::move(cmp)) {}
 };

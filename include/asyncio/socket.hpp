@@ -54,7 +54,9 @@ class SocketAddress {
   /// A Unix socket path; a path that starts with '\0' is in the abstract namespace (Linux).
   static SocketAddress unix_path(std::string_view path);
 
+  /// AF_INET, AF_INET6, AF_UNIX, or AF_UNSPEC when empty.
   int family() const noexcept { return storage_.ss_family; }
+  /// True if no address was set.
   bool empty() const noexcept { return family() == AF_UNSPEC; }
   /// The numeric host of an IP address ("" for other families).
   std::string host() const;
@@ -62,19 +64,25 @@ class SocketAddress {
   std::uint16_t port() const noexcept;
   /// IPv6 flow info and scope id (Python's 4-tuple), 0 otherwise.
   std::uint32_t flowinfo() const noexcept;
+  /// The IPv6 scope (interface index); 0 for other families.
   std::uint32_t scope_id() const noexcept;
   /// The path of a Unix address (abstract names start with '\0'; unnamed sockets give "").
   std::string path() const;
   /// "127.0.0.1:8888", "[::1]:8888", "/tmp/x.sock", "@abstract"; "" if empty.
   std::string to_string() const;
 
+  /// The address for system calls.
   const sockaddr* native() const noexcept { return reinterpret_cast<const sockaddr*>(&storage_); }
+  /// The address for system calls that fill it in (recvfrom, accept).
   sockaddr* native() noexcept { return reinterpret_cast<sockaddr*>(&storage_); }
+  /// How many bytes of native() are in use.
   socklen_t native_size() const noexcept { return len_; }
   /// Sets the length after a system call filled native() (accept, recvfrom, getsockname).
   void set_native_size(socklen_t len) noexcept { len_ = len; }
+  /// The room native() has: sizeof(sockaddr_storage).
   static constexpr socklen_t capacity() noexcept { return sizeof(sockaddr_storage); }
 
+  /// Byte-for-byte the same address (family, address, port; path for Unix sockets).
   friend bool operator==(const SocketAddress& a, const SocketAddress& b) noexcept;
 
  private:
@@ -100,16 +108,23 @@ class Socket {
   /// Takes ownership of `fd` (Python's socket.socket(fileno=fd)), making it non-blocking and
   /// close-on-exec. Throws std::system_error if fd is not a socket.
   static Socket adopt(int fd);
+  /// Moves the descriptor; `other` becomes empty.
   Socket(Socket&& other) noexcept;
+  /// Closes this socket's descriptor, then takes `other`'s.
   Socket& operator=(Socket&& other) noexcept;
   Socket(const Socket&) = delete;
   Socket& operator=(const Socket&) = delete;
   ~Socket();
 
+  /// The descriptor, or -1 (Python's socket.fileno()).
   int fileno() const noexcept { return fd_; }
+  /// True while it holds a descriptor.
   explicit operator bool() const noexcept { return fd_ >= 0; }
+  /// AF_INET, AF_INET6 or AF_UNIX.
   int family() const noexcept { return family_; }
+  /// SOCK_STREAM or SOCK_DGRAM.
   int type() const noexcept { return type_; }
+  /// The protocol passed when it was made (often 0).
   int proto() const noexcept { return proto_; }
 
   /// Closes the descriptor (idempotent). Tasks waiting on it in a sock_* call wake with
@@ -118,12 +133,17 @@ class Socket {
   /// Gives up ownership and returns the descriptor (-1 if none).
   int detach() noexcept;
 
+  /// Binds to `address`; std::system_error on failure (Python's socket.bind()).
   void bind(const SocketAddress& address);
   /// A negative backlog is 0, as in Python.
   void listen(int backlog = 100);
+  /// The local address (Python's socket.getsockname()).
   SocketAddress getsockname() const;
+  /// The peer's address; std::system_error when not connected (Python's socket.getpeername()).
   SocketAddress getpeername() const;
+  /// An integer socket option (Python's socket.setsockopt()).
   void setsockopt(int level, int name, int value);
+  /// An integer socket option's value (Python's socket.getsockopt()).
   int getsockopt(int level, int name) const;
   /// SHUT_RD, SHUT_WR or SHUT_RDWR.
   void shutdown(int how);
@@ -147,18 +167,19 @@ std::pair<Socket, Socket> socketpair(int family = AF_UNIX, int type = SOCK_STREA
 
 /// What sock_accept returns: `auto [conn, address] = co_await sock_accept(listener);`
 struct AcceptResult {
-  Socket sock;
-  SocketAddress address;
+  Socket sock;  ///< The connected socket, non-blocking.
+  SocketAddress address;  ///< The peer's address.
 };
 
 /// What sock_recvfrom returns: `auto [data, address] = co_await sock_recvfrom(s, 2048);`
 struct RecvFromResult {
-  std::string data;
-  SocketAddress address;
+  std::string data;  ///< The datagram.
+  SocketAddress address;  ///< Who sent it.
 };
+/// What sock_recvfrom_into gives: the datagram's size and its sender.
 struct RecvFromIntoResult {
-  std::size_t nbytes;
-  SocketAddress address;
+  std::size_t nbytes;  ///< Bytes written into the buffer.
+  SocketAddress address;  ///< Who sent it.
 };
 
 namespace detail {

@@ -53,6 +53,7 @@ const std::error_category& ssl_category() noexcept;
 /// errors catch it too. code() is OpenSSL's reason code in ssl_category().
 class SSLError : public std::system_error {
  public:
+  /// `reason` (an OpenSSL reason code) with a message.
   SSLError(int reason, const std::string& what) : std::system_error(reason, ssl_category(), what) {}
 };
 
@@ -60,9 +61,12 @@ class SSLError : public std::system_error {
 /// OpenSSL's X509_V_ERR_* value; verify_message() says it in words ("certificate has expired").
 class SSLCertVerificationError : public SSLError {
  public:
+  /// A failed certificate check: OpenSSL's `verify_code` and its text.
   SSLCertVerificationError(int reason, long verify_code, std::string verify_message, const std::string& what)
       : SSLError(reason, what), verify_code_(verify_code), verify_message_(std::move(verify_message)) {}
+  /// OpenSSL's X509_V_ERR_* code (Python's verify_code).
   long verify_code() const noexcept { return verify_code_; }
+  /// Why the certificate was refused (Python's verify_message).
   const std::string& verify_message() const noexcept { return verify_message_; }
 
  private:
@@ -79,6 +83,7 @@ class SSLContext {
   /// TLS 1.2 or later. Throws SSLError if OpenSSL cannot make a context.
   explicit SSLContext(Side side = Side::client);
 
+  /// Client or server.
   Side side() const noexcept { return side_; }
   /// The certificate chain (PEM) this end presents, and its private key (PEM; "" if it is in
   /// certfile). SSLError if a file is missing or the key does not match the certificate.
@@ -87,17 +92,21 @@ class SSLContext {
   void load_verify_locations(const std::string& cafile, const std::string& capath = "");
   /// The system's CA certificates (Debian: /etc/ssl/certs).
   void load_default_certs();
+  /// VerifyMode::none, optional or required (Python's SSLContext.verify_mode = CERT_NONE, ...).
   void set_verify_mode(VerifyMode mode);
+  /// The current verification mode.
   VerifyMode verify_mode() const noexcept { return verify_mode_; }
   /// Whether a client checks that the certificate names the server_hostname (default: on for a
   /// client context). Turning it on also requires verification, as Python does.
   void set_check_hostname(bool check);
+  /// True if the peer's name is checked against its certificate (Python's check_hostname).
   bool check_hostname() const noexcept { return check_hostname_; }
   /// ALPN protocols to offer (client) or accept (server), in order of preference: {"h2", "http/1.1"}.
   void set_alpn_protocols(const std::vector<std::string>& protocols);
   /// OpenSSL cipher list for TLS 1.2 ("ECDHE+AESGCM"); SSLError if nothing matches.
   void set_ciphers(const std::string& ciphers);
 
+  /// OpenSSL's SSL_CTX, for settings this class does not wrap.
   ssl_ctx_st* native() const noexcept { return ctx_.get(); }
 
  private:

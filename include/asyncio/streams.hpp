@@ -68,6 +68,7 @@ class StreamReader {
   /// A reader fed by hand with feed_data / feed_eof (no transport), with this buffer limit.
   /// ValueError("Limit cannot be <= 0") unless limit > 0.
   explicit StreamReader(std::ptrdiff_t limit = DEFAULT_LIMIT);
+  /// Library-internal: made by open_connection and start_server.
   explicit StreamReader(std::shared_ptr<detail::ReaderState> state) noexcept : s_(std::move(state)) {}
 
   /// Up to `n` bytes (at least one, unless at EOF: ""), or with n < 0 everything until EOF.
@@ -89,15 +90,20 @@ class StreamReader {
   /// RuntimeError("feed_data after feed_eof") once feed_eof was called (Python asserts); the data
   /// is dropped.
   void feed_data(std::string_view data);
+  /// Marks the end of the stream (Python's StreamReader.feed_eof()).
   void feed_eof();
+  /// The error set with set_exception, or null (Python's StreamReader.exception()).
   std::exception_ptr exception() const;
+  /// Makes pending and later reads raise `e` (Python's StreamReader.set_exception()).
   void set_exception(std::exception_ptr e);
   /// The transport that reading is paused and resumed on (null: none).
   void set_transport(Transport* transport);
 
+  /// The buffer limit that readline and readuntil enforce.
   std::size_t limit() const;
   /// Bytes buffered now (not in Python; for monitoring memory).
   std::size_t buffered() const;
+  /// Library-internal: the shared state.
   const std::shared_ptr<detail::ReaderState>& state() const noexcept { return s_; }
 
  private:
@@ -108,11 +114,14 @@ class StreamReader {
 class StreamWriter {
  public:
   StreamWriter() noexcept = default;
+  /// Library-internal: made by open_connection and start_server.
   explicit StreamWriter(std::shared_ptr<detail::WriterCore> core) noexcept : c_(std::move(core)) {}
 
   /// Buffers or sends at once (see Transport::write); follow with `co_await drain()`.
   void write(std::string_view data);
+  /// Writes each chunk in order (Python's StreamWriter.writelines()).
   void writelines(std::initializer_list<std::string_view> chunks);
+  /// Writes each chunk of any range of string-likes.
   template <std::ranges::input_range R>
   void writelines(const R& chunks) {
     transport().writelines(chunks);
@@ -121,20 +130,26 @@ class StreamWriter {
   /// low one). Raises the reader's error if the connection failed, and std::system_error
   /// (ECONNRESET, "Connection lost") once the connection is gone.
   Coro<void> drain();
+  /// True if write_eof() is supported (Python's StreamWriter.can_write_eof()).
   bool can_write_eof() const;
   /// Half-close: the peer reads EOF; we can still read.
   void write_eof();
   /// Closes the connection (after the buffered data is sent).
   void close();
+  /// True once close() was called or the connection is going (Python's is_closing()).
   bool is_closing() const;
   /// Waits until the connection is closed; raises the error it was lost with, if any.
   Coro<void> wait_closed();
+  /// The transport's extra info `name` ("peername", "sockname", "socket", ...), or `default_value`.
   std::any get_extra_info(std::string_view name, std::any default_value = {}) const;
+  /// The extra info as a T, or nullopt if missing or of another type.
   template <class T>
   std::optional<T> get_extra_info(std::string_view name) const {
     return transport().get_extra_info<T>(name);
   }
+  /// The transport underneath (Python's StreamWriter.transport).
   Transport& transport() const;
+  /// The transport underneath, shared.
   std::shared_ptr<Transport> transport_ptr() const;
 #if ASYNCIO_HAS_TLS
   /// Upgrades the connection to TLS (Python 3.11's StreamWriter.start_tls): drains, runs the
@@ -145,6 +160,7 @@ class StreamWriter {
                        double ssl_handshake_timeout = 60.0);
 #endif
 
+  /// True unless default-constructed.
   explicit operator bool() const noexcept { return bool(c_); }
 
  private:

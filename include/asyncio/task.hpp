@@ -72,27 +72,42 @@ class TaskState final : public FutureState<T>, public TaskCore {
 /// converts to. Awaiting it waits for the task and rethrows its exception, discarding the value.
 class AnyTask {
  public:
+  /// Marks this library's awaitables: only they may be awaited inside a Coro.
   using is_asyncio_awaitable = void;
   AnyTask() noexcept = default;
+  /// Library-internal: wraps a task's core (null: an empty AnyTask).
   explicit AnyTask(detail::TaskCore* core) noexcept : fut_(core ? core->future() : nullptr), core_(core) {}
 
+  /// The task's name (Python's Task.get_name()).
   std::string get_name() const { return core_->get_name(); }
+  /// Renames the task (Python's Task.set_name()).
   void set_name(std::string name) { core_->set_name(std::move(name)); }
   /// Requests cancellation: CancelledError is raised at the task's current await.
   bool cancel(const std::string& msg = {}) { return fut_->cancel(msg); }
+  /// Outstanding cancel() requests (Python's Task.cancelling()).
   std::uint32_t cancelling() const noexcept { return core_->cancelling(); }
+  /// Takes one cancel() request back; returns the remaining count (Python's Task.uncancel()).
   std::uint32_t uncancel() noexcept { return core_->uncancel(); }
+  /// True once the task finished (Python's Task.done()).
   bool done() const noexcept { return fut_->done(); }
+  /// True if it ended cancelled (Python's Task.cancelled()).
   bool cancelled() const noexcept { return fut_->cancelled(); }
+  /// Its exception, or null; CancelledError if cancelled (Python's Task.exception()).
   std::exception_ptr exception() const { return fut_->exception(); }
+  /// The loop it runs on.
   EventLoop& get_loop() const noexcept { return *fut_->loop(); }
 
+  /// `co_await task`: waits for it to finish; rethrows its exception.
   detail::FutureAwaiter<detail::FutureStateBase> operator co_await() const noexcept {
     return detail::FutureAwaiter<detail::FutureStateBase>(fut_);
   }
+  /// True unless empty.
   explicit operator bool() const noexcept { return core_ != nullptr; }
+  /// True if both refer to the same task.
   friend bool operator==(const AnyTask& a, const AnyTask& b) noexcept { return a.core_ == b.core_; }
+  /// Library-internal: the task's core.
   detail::TaskCore* core() const noexcept { return core_; }
+  /// Library-internal: the task's future state.
   detail::FutureStateBase* state() const noexcept { return fut_.get(); }
 
  private:
@@ -105,10 +120,13 @@ template <class T = void>
 class Task : public Future<T> {
  public:
   Task() noexcept = default;
+  /// Library-internal: made by create_task.
   explicit Task(detail::Ref<detail::TaskState<T>> s) noexcept
       : Future<T>(detail::Ref<detail::FutureState<T>>(std::move(s))) {}
 
+  /// The task's name (Python's Task.get_name()).
   std::string get_name() const { return core().get_name(); }
+  /// Renames the task (Python's Task.set_name()).
   void set_name(std::string name) { core().set_name(std::move(name)); }
   /// How many cancellation requests are outstanding (Python 3.11's Task.cancelling()).
   std::uint32_t cancelling() const noexcept { return core().cancelling(); }
@@ -126,7 +144,9 @@ class Task : public Future<T> {
     throw RuntimeError("Task does not support set_exception operation");
   }
 
+  /// The same task, without its result type.
   operator AnyTask() const noexcept { return AnyTask(&core()); }
+  /// Library-internal: the task's core.
   detail::TaskCore& core() const noexcept {
     return *static_cast<detail::TaskState<T>*>(this->s_.get());
   }

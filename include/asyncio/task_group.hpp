@@ -25,6 +25,8 @@
 
 namespace asyncio {
 
+/// Python's asyncio.TaskGroup, given to the block of task_group(): children made with its
+/// create_task() are all finished before task_group() returns (see the example above).
 class TaskGroup {
  public:
   /// Starts `coro` as a task of the group (RuntimeError once the group is finished or aborting).

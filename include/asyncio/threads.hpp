@@ -200,7 +200,9 @@ class Work {
   Work() noexcept = default;
   /// Adopts one reference to `item`.
   explicit Work(detail::WorkItem* item) noexcept : item_(item) {}
+  /// Moves the work item; `o` becomes empty.
   Work(Work&& o) noexcept : item_(std::exchange(o.item_, nullptr)) {}
+  /// Drops this work item (unrun), then takes `o`'s.
   Work& operator=(Work&& o) noexcept {
     if (this != &o) {
       reset();
@@ -210,12 +212,14 @@ class Work {
   }
   ~Work() { reset(); }
 
+  /// Runs the work item (once).
   void operator()() noexcept {
     if (detail::WorkItem* item = std::exchange(item_, nullptr)) {
       item->run();
       item->release();
     }
   }
+  /// True while it holds a work item.
   explicit operator bool() const noexcept { return item_ != nullptr; }
 
  private:
@@ -233,11 +237,14 @@ class Work {
 template <class T>
 class ConcurrentFuture {
  public:
+  /// The result type.
   using value_type = T;
+  /// The shared state between the loop and the worker.
   using State = detail::ConcurrentState<T>;
 
   /// A new pending future.
   ConcurrentFuture() : s_(std::make_shared<State>()) {}
+  /// Library-internal: wraps a shared state.
   explicit ConcurrentFuture(std::shared_ptr<State> s) noexcept : s_(std::move(s)) {}
 
   /// Waits up to `timeout` seconds (nullopt: forever) and returns the result: rethrows the
@@ -249,8 +256,11 @@ class ConcurrentFuture {
   /// Cancels the future if it has not started running. For run_coroutine_threadsafe this also
   /// cancels the task in the loop (asynchronously).
   bool cancel() const { return s_->cancel(); }
+  /// True if it was cancelled before it started (concurrent.futures.Future.cancelled()).
   bool cancelled() const { return s_->cancelled(); }
+  /// True while the callable runs (concurrent.futures.Future.running()).
   bool running() const { return s_->running(); }
+  /// True once finished or cancelled (concurrent.futures.Future.done()).
   bool done() const { return s_->done(); }
   /// Blocks until done (or the timeout passes); true if done.
   bool wait(std::optional<double> timeout = std::nullopt) const { return s_->wait(timeout); }
@@ -260,20 +270,24 @@ class ConcurrentFuture {
     s_->add_done_callback([s, fn = std::move(fn)] { fn(ConcurrentFuture(s->shared_from_this())); });
   }
 
-  // The producer's side.
+  /// The producer's side.
   bool set_running_or_notify_cancel() const { return s_->set_running_or_notify_cancel(); }
+  /// Completes it with `v` (the producer's side).
   template <class U = T>
     requires(!std::is_void_v<T>)
   void set_result(U&& v) const {
     s_->set_result(std::forward<U>(v));
   }
+  /// Completes a ConcurrentFuture<void> (the producer's side).
   void set_result() const
     requires std::is_void_v<T>
   {
     s_->set_result();
   }
+  /// Completes it with an exception (the producer's side).
   void set_exception(std::exception_ptr e) const { s_->set_exception(std::move(e)); }
 
+  /// Library-internal: the shared state.
   const std::shared_ptr<State>& state() const noexcept { return s_; }
 
  private:
@@ -373,6 +387,7 @@ class ThreadPoolExecutor final : public Executor {
 
   void execute(Work work) override;
   void shutdown(bool wait = true, bool cancel_futures = false) override;
+  /// How many worker threads it runs at most.
   std::size_t max_workers() const noexcept;
   /// Threads started so far.
   std::size_t thread_count() const;

@@ -72,6 +72,7 @@ class Timeout {
   Timeout(const Timeout&) = delete;
   Timeout& operator=(const Timeout&) = delete;
 
+  /// The deadline in loop time, or nullopt if there is none (Python's Timeout.when()).
   std::optional<double> when() const noexcept { return when_; }
   /// Moves the deadline (nullopt removes it). RuntimeError outside the block or after expiry.
   void reschedule(std::optional<double> when);
@@ -93,6 +94,7 @@ class Timeout {
   template <class F>
   friend Coro<detail::block_value_t<F>> detail::run_timeout_block(Timeout*, std::optional<double>, F);
   enum class State { created, entered, expiring, expired, exited };
+  /// Entering and leaving the block (run() and the block forms).
   void enter();
   /// Given the exception leaving the block (or null), returns what should propagate instead.
   std::exception_ptr exit(std::exception_ptr error);

@@ -32,6 +32,7 @@
 
 namespace asyncio {
 
+/// How start_trace records: how many steps, and what happens when that many are recorded.
 struct TraceOptions {
   /// Steps recorded at most (64 bytes each while recording).
   std::size_t max_records = 5'000'000;

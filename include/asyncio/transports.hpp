@@ -75,22 +75,26 @@ class BaseTransport : public std::enable_shared_from_this<BaseTransport> {
   virtual void close() = 0;
   /// Switches protocols (Python's set_protocol); the new one receives subsequent events.
   virtual void set_protocol(std::shared_ptr<BaseProtocol> protocol) = 0;
+  /// The protocol that receives this transport's events.
   virtual std::shared_ptr<BaseProtocol> get_protocol() const = 0;
 };
 
 /// A socket as get_extra_info("socket") and Server::sockets() describe it, without ownership
 /// (Python's TransportSocket).
 struct SocketView {
-  int fd = -1;
-  int family = 0;
-  int type = 0;
+  int fd = -1;  ///< The descriptor (-1 if none).
+  int family = 0;  ///< AF_INET, AF_INET6 or AF_UNIX.
+  int type = 0;  ///< SOCK_STREAM or SOCK_DGRAM.
+  /// The socket's local address.
   SocketAddress getsockname() const;
+  /// The socket's peer address.
   SocketAddress getpeername() const;
 };
 
 /// A bidirectional stream transport (Python's asyncio.Transport).
 class Transport : public BaseTransport {
  public:
+  /// This transport, shared (it lives as long as someone holds it).
   std::shared_ptr<Transport> shared_from_this() {
     return std::static_pointer_cast<Transport>(BaseTransport::shared_from_this());
   }
@@ -100,6 +104,7 @@ class Transport : public BaseTransport {
   virtual bool is_reading() const noexcept = 0;
   /// Stops calling data_received until resume_reading (the socket is no longer watched).
   virtual void pause_reading() = 0;
+  /// Starts calling data_received again (Python's resume_reading()).
   virtual void resume_reading() = 0;
 
   // ---- writing ----
@@ -108,6 +113,7 @@ class Transport : public BaseTransport {
   virtual void write(std::string_view data) = 0;
   /// Writes every chunk, in order, with one system call where possible (sendmsg).
   void writelines(std::initializer_list<std::string_view> chunks) { write_chunks({chunks.begin(), chunks.size()}); }
+  /// Writes each chunk of any range of string-likes, in order.
   template <std::ranges::input_range R>
     requires std::convertible_to<std::ranges::range_reference_t<R>, std::string_view>
   void writelines(const R& chunks) {
@@ -129,6 +135,7 @@ class Transport : public BaseTransport {
   }
   /// Shuts down the sending side once the buffer is flushed (half-close); reading goes on.
   virtual void write_eof() = 0;
+  /// True if write_eof() is supported (Python's can_write_eof()).
   virtual bool can_write_eof() const noexcept = 0;
   /// Closes at once, discarding buffered data; connection_lost(null) follows.
   virtual void abort() = 0;
@@ -142,12 +149,14 @@ class Transport : public BaseTransport {
                                        std::optional<std::ptrdiff_t> low = std::nullopt) = 0;
 
  protected:
+  /// Writes several chunks at once (what writelines uses).
   virtual void write_chunks(std::span<const std::string_view> chunks) = 0;
 };
 
 /// A datagram transport (Python's asyncio.DatagramTransport), from create_datagram_endpoint.
 class DatagramTransport : public BaseTransport {
  public:
+  /// This transport, shared (it lives as long as someone holds it).
   std::shared_ptr<DatagramTransport> shared_from_this() {
     return std::static_pointer_cast<DatagramTransport>(BaseTransport::shared_from_this());
   }
@@ -159,6 +168,7 @@ class DatagramTransport : public BaseTransport {
   virtual void abort() = 0;
   /// Bytes queued (each datagram counts its size plus 8, as asyncio).
   virtual std::size_t get_write_buffer_size() const noexcept = 0;
+  /// (low, high) water marks of the send buffer (Python's get_write_buffer_limits()).
   virtual std::pair<std::size_t, std::size_t> get_write_buffer_limits() const noexcept = 0;
   /// As Transport::set_write_buffer_limits.
   virtual void set_write_buffer_limits(std::optional<std::ptrdiff_t> high = std::nullopt,
@@ -172,7 +182,7 @@ using ProtocolFactory = std::function<std::shared_ptr<StreamProtocolBase>()>;
 struct ConnectOptions {
   /// AF_INET, AF_INET6 or 0 (either).
   int family = 0;
-  int proto = 0;
+  int proto = 0;  ///< The protocol for socket() (0: the default).
   /// getaddrinfo flags.
   int flags = 0;
   /// Bind the socket to this (host, port) first.
@@ -241,12 +251,12 @@ struct DatagramOptions {
   std::optional<std::pair<std::string, std::uint16_t>> remote_addr{};
   /// AF_INET, AF_INET6 (required when neither address is given), or AF_UNIX with the paths below.
   int family = 0;
-  int proto = 0;
-  int flags = 0;
+  int proto = 0;  ///< The protocol for socket() (0: the default).
+  int flags = 0;  ///< getaddrinfo flags.
   /// AF_UNIX datagram sockets: bind / connect to these paths (a stale socket file is removed).
   std::string local_path{};
-  std::string remote_path{};
-  bool reuse_port = false;
+  std::string remote_path{};  ///< See local_path: the peer's path (Python's remote_addr for AF_UNIX).
+  bool reuse_port = false;  ///< SO_REUSEPORT: several sockets may bind the same port.
   /// SO_BROADCAST; the socket is then not connected to remote_addr (as asyncio).
   bool allow_broadcast = false;
   /// Use this datagram socket instead (Python's sock=).
@@ -262,9 +272,12 @@ class ServerCore;
 class Server {
  public:
   Server() noexcept = default;
+  /// Library-internal: made by create_server.
   explicit Server(std::shared_ptr<detail::ServerCore> core);
 
+  /// The loop it serves on (Python's Server.get_loop()).
   EventLoop& get_loop() const;
+  /// True while it accepts connections (Python's Server.is_serving()).
   bool is_serving() const;
   /// Starts accepting (idempotent).
   Coro<void> start_serving();
@@ -279,11 +292,14 @@ class Server {
   const std::vector<Socket>& sockets() const;
   /// close() / abort() every accepted connection still open.
   void close_clients();
+  /// Aborts every client connection (Python 3.13's Server.abort_clients()).
   void abort_clients();
   /// Connections accepted and not yet ended.
   std::size_t active_count() const;
 
+  /// True unless default-constructed.
   explicit operator bool() const noexcept { return bool(h_); }
+  /// Library-internal: the shared state.
   const std::shared_ptr<detail::ServerCore>& core() const;
 
  private:
@@ -359,8 +375,8 @@ struct StartTlsOptions {
   bool server_side = false;
   /// A client's expected certificate name and SNI (see ConnectOptions::server_hostname).
   std::string server_hostname{};
-  double ssl_handshake_timeout = 60.0;
-  double ssl_shutdown_timeout = 30.0;
+  double ssl_handshake_timeout = 60.0;  ///< Seconds the TLS handshake may take (Python's ssl_handshake_timeout).
+  double ssl_shutdown_timeout = 30.0;  ///< Seconds the TLS shutdown may take (Python's ssl_shutdown_timeout).
 };
 
 /// Upgrades an open connection to TLS (Python's loop.start_tls): runs the handshake on

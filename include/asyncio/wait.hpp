@@ -29,8 +29,8 @@ inline constexpr ReturnWhen ALL_COMPLETED = ReturnWhen::ALL_COMPLETED;
 /// What wait() returns; `auto [done, pending] = co_await wait(...)` works. Input order is kept.
 template <class F>
 struct WaitResult {
-  std::vector<F> done;
-  std::vector<F> pending;
+  std::vector<F> done;  ///< The futures that are done.
+  std::vector<F> pending;  ///< The others.
 };
 
 namespace detail {
@@ -243,27 +243,36 @@ class AsCompletedState {
 template <class T>
 class AsCompleted {
  public:
+  /// The shared state of the iteration.
   using State = detail::AsCompletedState<T>;
+  /// Library-internal: made by as_completed.
   AsCompleted(std::vector<Future<T>> fs, std::optional<double> timeout)
       : total_(fs.size()), state_(std::make_shared<State>(std::move(fs), timeout)) {}
+  /// How many futures it yields in all.
   std::size_t size() const noexcept { return total_; }
 
+  /// Yields one awaitable per future, in completion order.
   class iterator {
    public:
+    /// Library-internal: position `i` over `s`.
     iterator(std::shared_ptr<State> s, std::size_t i) : s_(std::move(s)), i_(i) {}
     /// The next completion, as a coroutine to await.
     Coro<T> operator*() const { return State::next(s_); }
+    /// The next position.
     iterator& operator++() {
       ++i_;
       return *this;
     }
+    /// False at the end.
     bool operator!=(const iterator& o) const { return i_ != o.i_; }
 
    private:
     std::shared_ptr<State> s_;
     std::size_t i_;
   };
+  /// The first position.
   iterator begin() const { return iterator(state_, 0); }
+  /// Past the last position.
   iterator end() const { return iterator(state_, total_); }
 
  private:

@@ -6,19 +6,25 @@
 #include <cstdlib>
 #include <mutex>
 #include <new>
+#include <string>
 #include <vector>
 
 #include "asyncio/log.hpp"
+#include "asyncio/task.hpp"  // location_string, short_function_name
 
 namespace asyncio::detail {
 
 constinit thread_local CoroPromiseBase* t_last_await = nullptr;
 
-void report_never_awaited(const SourceLocation&) noexcept {
+void report_never_awaited(const SourceLocation& created) noexcept {
+  // Python: "RuntimeWarning: coroutine 'fetch' was never awaited".
   try {
-    log(LogLevel::warning,
-        "a Coro was destroyed without being awaited (Python: coroutine was never awaited); "
-        "co_await it or pass it to create_task()");
+    std::string text = "coroutine '";
+    text += short_function_name(created.function_name());
+    text += "'";
+    if (std::string at = location_string(created); !at.empty()) text += " (" + at + ")";
+    text += " was never awaited: the Coro was destroyed without running; co_await it or pass it to create_task()";
+    log(LogLevel::warning, text);
   } catch (...) {
   }
 }

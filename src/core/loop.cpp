@@ -100,9 +100,9 @@ EventLoop::EventLoop(LoopOptions options)
       events_(kMaxEventsPerPoll),
       debug_(options.debug || env_debug()),
       virtual_time_(options.virtual_time) {
-  // ASYNCIO_TRACE=path.json, ASYNCIO_WATCHDOG=seconds (trace.hpp, watchdog.hpp): the diagnostics
-  // layer attaches what they ask for.
-  if (std::getenv("ASYNCIO_TRACE") || std::getenv("ASYNCIO_WATCHDOG")) {
+  // ASYNCIO_TRACE=path.json, ASYNCIO_WATCHDOG=seconds, ASYNCIO_INSPECT=1 (trace.hpp, watchdog.hpp,
+  // inspect.hpp): the diagnostics layer attaches what they ask for.
+  if (std::getenv("ASYNCIO_TRACE") || std::getenv("ASYNCIO_WATCHDOG") || std::getenv("ASYNCIO_INSPECT")) {
     if (const detail::LoopObserver* observer = installed_observer()) observer->loop_created(*this);
   }
   std::lock_guard lock(live_loops_mutex);

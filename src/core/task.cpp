@@ -11,17 +11,20 @@ constinit thread_local TaskCore* t_current_task = nullptr;
 
 namespace {
 std::atomic<std::uint64_t> g_task_counter{0};
+}  // namespace
 
 std::string short_function_name(const char* full) {
   // "asyncio::Coro<void> factorial(std::string, int)" -> "factorial"
-  std::string s(full);
-  auto paren = s.find('(');
+  std::string s(full ? full : "");
+  // A lambda's call operator ("operator()" from __builtin_FUNCTION, or "... operator()(...)"):
+  // its parameter list starts after the operator's own parentheses.
+  auto op = s.find("operator()");
+  auto paren = s.find('(', op == std::string::npos ? 0 : op + 10);
   if (paren != std::string::npos) s.resize(paren);
   auto space = s.rfind(' ');
   if (space != std::string::npos) s.erase(0, space + 1);
   return s;
 }
-}  // namespace
 
 std::string location_string(const SourceLocation& loc) {
   if (!loc.file_name() || !*loc.file_name()) return {};

@@ -16,11 +16,13 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <string_view>
 #include <system_error>
 #include <unordered_map>
 
 #include "asyncio/log.hpp"
 #include "diag/introspect.hpp"
+#include "os/remove_at_exit.hpp"
 
 namespace asyncio {
 
@@ -457,6 +459,9 @@ class InspectServer {
       throw std::system_error(err, std::generic_category(), "inspection socket " + path_);
     }
     loop.add_reader(fd_, [this] { accept_all(); });
+    // A program that ends without destroying its loop (exit() from a task, Ctrl-C, kill) must not
+    // leave the socket behind either.
+    os::remove_at_exit(path_);
   }
 
   /// On the loop's thread, with the loop alive: stop watching, then close.
@@ -489,6 +494,7 @@ class InspectServer {
     if (fd_ >= 0) {
       ::close(fd_);
       ::unlink(path_.c_str());
+      os::forget_at_exit();
       fd_ = -1;
     }
   }
@@ -553,19 +559,28 @@ class InspectServer {
     conns_.erase(it);
   }
 
-  std::string answer(const std::string& request) {
+  /// "ps", "pstree", "graph ID"; with " json" after it, the answer is JSON (ps and pstree give
+  /// the same document: the tree is in each task's awaited_by).
+  std::string answer(std::string request) {
     try {
-      if (request == "ps") return format_tasks_table(*loop_);
-      if (request == "pstree") return format_tasks_tree(*loop_);
+      constexpr std::string_view kJson = " json";
+      bool json = request.size() > kJson.size() && request.compare(request.size() - kJson.size(), kJson.size(), kJson) == 0;
+      if (json) request.resize(request.size() - kJson.size());
+      if (request == "ps" || request == "pstree") {
+        if (json) return format_tasks_json(inspect_tasks(*loop_));
+        return request == "ps" ? format_tasks_table(*loop_) : format_tasks_tree(*loop_);
+      }
       if (request.rfind("graph ", 0) == 0) {
         std::uint64_t id = std::strtoull(request.c_str() + 6, nullptr, 10);
         for (TaskLink* l = loop_->first_task(); l; l = l->next_link) {
           auto* t = static_cast<TaskCore*>(l);
-          if (t->id() == id) return format_call_graph(capture_call_graph(AnyTask(t)));
+          if (t->id() != id) continue;
+          CallGraph graph = capture_call_graph(AnyTask(t));
+          return json ? format_call_graph_json(graph) : format_call_graph(graph);
         }
         return "error: no unfinished task with id " + std::to_string(id) + "\n";
       }
-      return "error: unknown request '" + request + "' (ps, pstree, graph ID)\n";
+      return "error: unknown request '" + request + "' (ps, pstree, graph ID; json after any)\n";
     } catch (const std::exception& e) {
       return std::string("error: ") + e.what() + "\n";
     }

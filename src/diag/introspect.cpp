@@ -12,7 +12,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
+#include <string_view>
 
+#include "asyncio/inspect.hpp"
 #include "asyncio/log.hpp"
 #include "asyncio/trace.hpp"
 #include "asyncio/watchdog.hpp"
@@ -99,7 +102,26 @@ void Introspect::update_instrumented(EventLoop& loop) noexcept {
   loop.instrumented_ = h && (h->tracer || h->beacon);
 }
 
+namespace {
+
+/// ASYNCIO_INSPECT=1 serves asyncio-inspect from the first loop made while no other loop serves it
+/// (at the default path); a value with a '/' is the socket's path. "0" or empty: off.
+void inspection_from_env(EventLoop& loop) noexcept {
+  const char* env = std::getenv("ASYNCIO_INSPECT");
+  if (!env || !*env || std::string_view(env) == "0") return;
+  if (g_inspected_loop.load() != nullptr) return;  // another loop of this process serves it
+  std::string path = std::string_view(env).find('/') != std::string_view::npos ? env : "";
+  try {
+    enable_inspection(loop, path);
+  } catch (const std::exception& e) {
+    log(LogLevel::error, std::string("ASYNCIO_INSPECT: ") + e.what());
+  }
+}
+
+}  // namespace
+
 void Introspect::from_env(EventLoop& loop) noexcept {
+  inspection_from_env(loop);
   if (const char* wd = std::getenv("ASYNCIO_WATCHDOG"); wd && std::atof(wd) > 0) {
     try {
       enable_watchdog(loop, std::atof(wd));

@@ -29,6 +29,8 @@ namespace asyncio::detail {
 class Tracer;         // diag/tracer.hpp
 class Watchdog;       // diag/watchdog.cpp
 class InspectServer;  // diag/inspect.cpp
+/// The loop that serves inspection in this process, if any (one at most; diag/inspect.cpp).
+extern std::atomic<EventLoop*> g_inspected_loop;
 
 /// What the loop publishes at the start and end of each ready item while a watchdog watches it.
 /// Written by the loop thread, read by the watchdog thread: every field is atomic (TSan-clean),

@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "diag/introspect.hpp"
+#include "diag/json.hpp"
 #include "diag/tracer.hpp"
 
 namespace asyncio {
@@ -64,32 +65,7 @@ class GatherTypes {
 };
 constinit thread_local GatherTypes t_gather_types;
 
-void append_escaped(std::string& out, const std::string& s) {
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-}
-
-std::string quoted(const std::string& s) {
-  std::string out = "\"";
-  append_escaped(out, s);
-  out += '"';
-  return out;
-}
+std::string quoted(const std::string& s) { return json_quoted(s); }
 
 std::string where_of(const char* file, std::uint32_t line, const char* function) {
   std::string text = short_location(file, line);

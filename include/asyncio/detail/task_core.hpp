@@ -142,5 +142,7 @@ TaskCore& require_current_task(const char* what);
 
 /// "file.cpp:12" for diagnostics.
 std::string location_string(const SourceLocation& loc);
+/// "fetch" from "asyncio::Coro<int> fetch(int)" or "fetch" (what __builtin_FUNCTION gives).
+std::string short_function_name(const char* full);
 
 }  // namespace asyncio::detail
