@@ -43,6 +43,7 @@ class CancelledError {
 class KeyboardInterrupt {
  public:
   virtual ~KeyboardInterrupt() = default;
+  /// "KeyboardInterrupt".
   const char* what() const noexcept { return "KeyboardInterrupt"; }
 };
 
@@ -91,6 +92,7 @@ struct ExceptionGroupSplit;
 ///
 /// Python's `except*` ports with split<E>(): handle the part that matches, rethrow the rest.
 ///
+/// @code
 ///   try {
 ///     co_await asyncio::task_group(body);
 ///   } catch (const asyncio::ExceptionGroup& eg) {      // try: ... except* TimeoutError: ...
@@ -98,6 +100,7 @@ struct ExceptionGroupSplit;
 ///     if (timeouts) log_timeouts(*timeouts);
 ///     if (rest) throw *rest;                           // what no except* clause took
 ///   }
+/// @endcode
 class ExceptionGroup : public Error {
  public:
   /// Groups `exceptions` (at least one) under `message`.
@@ -141,8 +144,8 @@ class ExceptionGroup : public Error {
 /// What ExceptionGroup::split returns: the matching part and the rest, each a group with the
 /// original message, or nullopt when empty (Python's `match, rest = eg.split(E)`).
 struct ExceptionGroupSplit {
-  std::optional<ExceptionGroup> match;
-  std::optional<ExceptionGroup> rest;
+  std::optional<ExceptionGroup> match;  ///< the exceptions of the type asked for, if any
+  std::optional<ExceptionGroup> rest;   ///< the others, if any
 };
 
 template <class E>

@@ -48,6 +48,7 @@ struct RunOptions {
 ///   runner.close();               // cancels leftovers, joins the default executor, closes the loop
 class Runner {
  public:
+  /// A runner whose loop is made on first use (Python's Runner(debug=..., loop_factory=...)).
   explicit Runner(RunOptions options = {});
   /// close(), errors reported to the loop's exception handler.
   ~Runner();
@@ -83,6 +84,7 @@ class Runner {
 /// its default); removes it after.
 class Runner::SigintGuard {
  public:
+  /// Ctrl-C cancels `task` while the guard lives.
   SigintGuard(Runner& runner, AnyTask task);
   ~SigintGuard();
   SigintGuard(const SigintGuard&) = delete;

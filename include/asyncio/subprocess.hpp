@@ -63,16 +63,16 @@ inline constexpr int DEVNULL = -3;
 /// How to start a child (Python's keyword arguments of create_subprocess_exec). An empty
 /// std::optional for stdin / stdout / stderr is Python's None: the child inherits the parent's.
 struct SubprocessOptions {
-  std::optional<int> stdin{};   // PIPE, DEVNULL, a descriptor, or inherit
-  std::optional<int> stdout{};  // PIPE, DEVNULL, a descriptor, or inherit
-  std::optional<int> stderr{};  // PIPE, DEVNULL, STDOUT, a descriptor, or inherit
-  std::string cwd{};            // the child's working directory; empty: the parent's
+  std::optional<int> stdin{};   ///< PIPE, DEVNULL, a descriptor, or inherit
+  std::optional<int> stdout{};  ///< PIPE, DEVNULL, a descriptor, or inherit
+  std::optional<int> stderr{};  ///< PIPE, DEVNULL, STDOUT, a descriptor, or inherit
+  std::string cwd{};            ///< the child's working directory; empty: the parent's
   /// The child's whole environment; none: the parent's. The program is looked up in its PATH.
   std::optional<std::map<std::string, std::string>> env{};
-  std::ptrdiff_t limit = DEFAULT_LIMIT;  // the buffer limit of the stdout / stderr StreamReaders
-  bool start_new_session = false;        // setsid() in the child
-  std::optional<int> process_group{};    // setpgid(0, process_group) in the child (0: a new group)
-  std::vector<int> pass_fds{};           // descriptors kept open, at the same numbers, in the child
+  std::ptrdiff_t limit = DEFAULT_LIMIT;  ///< the buffer limit of the stdout / stderr StreamReaders
+  bool start_new_session = false;        ///< setsid() in the child
+  std::optional<int> process_group{};    ///< setpgid(0, process_group) in the child (0: a new group)
+  std::vector<int> pass_fds{};           ///< descriptors kept open, at the same numbers, in the child
 };
 
 class SubprocessTransport;
@@ -202,6 +202,7 @@ auto subprocess_shell(F factory, std::string cmd) {
 /// asyncio.subprocess.Process). Copies share one child.
 class Process {
  public:
+  /// Library-internal: made by create_subprocess_exec / create_subprocess_shell.
   explicit Process(std::shared_ptr<detail::ProcessState> state);
 
   /// The child's pid.
