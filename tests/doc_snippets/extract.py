@@ -17,7 +17,7 @@ Every compiled block sees `#include <asyncio/asyncio.hpp>`, the common standard 
 std::chrono_literals. Other blocks (pseudo-code, excerpts, other languages) are left alone; give Python,
 shell and output blocks their own language tag (or none).
 
-Usage: extract.py CXX OUT.cpp FILE.md...   Writes every compiled block into one translation unit,
+Usage: extract.py CXX [-IDIR...] OUT.cpp FILE.md...   Writes every compiled block into one translation unit,
 OUT.cpp, each in a namespace of its own (`#include`s of markers hoisted to the top, `#line`
 directives pointing back at the doc), then runs `CXX -std=c++20 -fsyntax-only` on it: the
 front end checks every name, type and call against the headers without generating code, so the
@@ -90,7 +90,10 @@ def unit(index, src, line, kind, needs, local_vars, body):
 
 
 def main():
-    cxx, out, docs = sys.argv[1], sys.argv[2], sys.argv[3:]
+    cxx, args = sys.argv[1], sys.argv[2:]
+    extra = [a for a in args if a.startswith("-I")]  # the build's generated headers (version.hpp)
+    args = [a for a in args if not a.startswith("-I")]
+    out, docs = args[0], args[1:]
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     includes, units = [], []
     for doc in docs:
@@ -108,7 +111,7 @@ def main():
     with open(out, "w", encoding="utf-8") as f:
         f.write(PRELUDE + "\n".join(includes) + "\n" + "".join(units))
     command = [cxx, "-std=c++20", "-fsyntax-only", "-w", "-I" + os.path.join(root, "include"),
-               "-I" + os.path.join(root, "examples"), out]
+               "-I" + os.path.join(root, "examples")] + extra + [out]
     status = subprocess.call(command)
     print("doc blocks: %d compiled from %d docs (%s)" % (len(units), len(docs), "ok" if status == 0 else "FAILED"))
     sys.exit(status)
