@@ -31,7 +31,8 @@ RouteError route_signal(int sig, int wakeup_fd) noexcept;
 /// Puts back the disposition route_signal() replaced. False if `sig` is not routed to `wakeup_fd`.
 bool unroute_signal(int sig, int wakeup_fd) noexcept;
 
-/// True if `sig`'s disposition is SIG_DFL (nobody installed a handler).
+/// True if `sig`'s disposition is SIG_DFL (nobody installed a handler), or only the inspection
+/// socket's clean-up handler (remove_at_exit.hpp), which keeps the default action.
 bool signal_is_default(int sig) noexcept;
 
 /// True on the process's initial thread (where Python allows signal handlers).
