@@ -17,6 +17,8 @@ import os
 import platform
 
 OURS = "ours"
+# Ours again with SIGPIPE ignored, as the Python peers run (pipe workload only): one more row.
+OURS_IGNORED = ("ours_noSIGPIPE", "ours, SIGPIPE ignored")
 # (log name, column title); ratios compare ours against each of these.
 PEERS = [("c", "C floor"), ("asyncio", "asyncio"), ("uvloop", "uvloop")]
 
@@ -70,10 +72,16 @@ def main():
     head = ["workload", "metric", "ours"] + [t for _, t in PEERS] + [f"vs {t}" for _, t in PEERS]
     print("| " + " | ".join(head) + " | target |")
     print("|" + "---|" * 2 + "---:|" * (1 + 2 * len(PEERS)) + "---|")
+    ignored = read_log(os.path.join(args.logs, f"{OURS_IGNORED[0]}.log"))
+    rows = []
     for workload, metric, unit, higher, targets in METRICS:
+        rows.append((workload, unit, logs[OURS], workload, metric, higher, targets))
+        if (workload, metric) in ignored:
+            rows.append((workload, f"{unit} ({OURS_IGNORED[1]})", ignored, workload, metric, higher, targets))
+    for row_name, unit, ours_log, workload, metric, higher, targets in rows:
         vals = {n: best(logs[n].get((workload, metric), []), higher) for n in names}
-        ours = vals[OURS]
-        cells = [workload, unit, fmt(ours)] + [fmt(vals[p]) for p, _ in PEERS]
+        ours = best(ours_log.get((workload, metric), []), higher)
+        cells = [row_name, unit, fmt(ours)] + [fmt(vals[p]) for p, _ in PEERS]
         verdicts = []
         for p, title in PEERS:
             peer = vals[p]
@@ -96,6 +104,8 @@ def main():
             vs = logs[n].get((workload, metric), [])
             title = "ours" if n == OURS else dict(PEERS)[n]
             rounds.append(f"{title} " + ", ".join(fmt(v) for v in vs))
+        if (workload, metric) in ignored:
+            rounds.insert(1, f"{OURS_IGNORED[1]} " + ", ".join(fmt(v) for v in ignored[(workload, metric)]))
         print(f"- {workload}, {unit}: " + "; ".join(rounds))
 
     print()

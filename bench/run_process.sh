@@ -73,6 +73,11 @@ for ((round = 1; round <= ROUNDS; round++)); do
     if ((C_OK)); then run_round_peer c "$PEER_DIR/process_c" "$workload" "$count"; fi
     # A stale process_bench from before a failed build would flatter or slander the current code.
     if ((OURS_OK)); then run_round_peer ours "$BUILD_DIR/bench/process_bench" "$workload" "$count"; fi
+    # Python ignores SIGPIPE from start-up; with the default disposition our pipe writes keep it
+    # away themselves (block, write, unblock), which this row shows the cost of.
+    if ((OURS_OK)) && [[ $workload == pipe ]]; then
+      run_round_peer ours_noSIGPIPE "$BUILD_DIR/bench/process_bench" pipe "$count" --sigpipe-ignored
+    fi
     run_round_peer asyncio "$PYTHON" bench/peers/process_asyncio.py "$workload" "$count"
     run_round_peer uvloop "$PYTHON" bench/peers/process_asyncio.py --uvloop "$workload" "$count"
   done
