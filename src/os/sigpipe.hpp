@@ -14,6 +14,10 @@ namespace asyncio::detail::os {
 /// none was pending before, it is consumed before the old mask comes back, so it is never
 /// delivered; a SIGPIPE that was already pending for another reason stays pending.
 ///
+/// Two system calls in the common case (block, restore): whether one was pending before is asked
+/// only when SIGPIPE was blocked already, because an unblocked SIGPIPE cannot be pending for this
+/// thread while it runs (it would have been delivered on the way back to user space).
+///
 /// sendfile(2) and write(2) on a pipe have no MSG_NOSIGNAL, and the library must not change the
 /// process's disposition of SIGPIPE behind the application's back: this is the one way left.
 class SigpipeSuppressed {
@@ -21,10 +25,12 @@ class SigpipeSuppressed {
   SigpipeSuppressed() noexcept {
     sigemptyset(&pipe_);
     sigaddset(&pipe_, SIGPIPE);
-    sigset_t pending;
-    sigemptyset(&pending);
-    was_pending_ = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
     blocked_ = pthread_sigmask(SIG_BLOCK, &pipe_, &old_) == 0;
+    if (blocked_ && sigismember(&old_, SIGPIPE) == 1) {
+      sigset_t pending;
+      sigemptyset(&pending);
+      was_pending_ = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
+    }
   }
   ~SigpipeSuppressed() {
     if (!blocked_) return;
