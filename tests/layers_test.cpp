@@ -55,6 +55,7 @@ const std::map<std::string, std::string> kPublicHeaderLayer = {
     {"detail/timer_heap.hpp", "core"},
     {"detail/timer_queue.hpp", "core"},
     {"gather.hpp", "api"},
+    {"channel.hpp", "api"},
     {"locks.hpp", "api"},
     {"queues.hpp", "api"},
     {"run.hpp", "api"},

@@ -16,6 +16,7 @@
 #include "asyncio/task_group.hpp"
 #include "asyncio/timeout.hpp"
 #include "asyncio/wait.hpp"
+#include "asyncio/channel.hpp"
 #include "asyncio/locks.hpp"
 #include "asyncio/queues.hpp"
 #include "asyncio/threads.hpp"
