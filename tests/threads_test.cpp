@@ -721,12 +721,13 @@ TEST(CrossLoop, CancellingTheAwaiterCancelsTheRemoteTask) {
     }
     co_return 0;
   };
-  auto awaiter = asyncio::run_coroutine_threadsafe([](FourLoops& r, Coro<int> work) -> Coro<bool> {
+  auto awaiter = asyncio::run_coroutine_threadsafe([](FourLoops& r, Coro<int> work, std::shared_ptr<std::latch> started) -> Coro<bool> {
     Task<int> t = asyncio::get_running_loop().create_task(call_in(r[2], std::move(work)));
-    co_await asyncio::sleep(0.01);
+    // Cancel once the remote coroutine runs (one cancelled before it starts never runs at all).
+    while (!started->try_wait()) co_await asyncio::sleep(0.001);
     t.cancel();
     co_return co_await ends_cancelled(t);
-  }(ring, remote(remote_started, remote_cancelled)), ring[0]);
+  }(ring, remote(remote_started, remote_cancelled), remote_started), ring[0]);
   EXPECT_TRUE(awaiter.result(30.0));
   // The remote task, on loop 2's thread, saw the cancellation.
   EXPECT_EQ(remote_cancelled->get_future().wait_for(30s), std::future_status::ready);

@@ -18,6 +18,7 @@
 #include "asyncio/wait.hpp"
 #include "asyncio/channel.hpp"
 #include "asyncio/locks.hpp"
+#include "asyncio/per_core.hpp"
 #include "asyncio/queues.hpp"
 #include "asyncio/threads.hpp"
 #include "asyncio/socket.hpp"
