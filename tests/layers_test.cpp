@@ -29,6 +29,7 @@ const std::map<std::string, std::set<std::string>> kMayUse = {
     {"net", {"os", "core", "api"}},
     {"tls", {"os", "core", "api", "net"}},
     {"streams", {"os", "core", "api", "net", "tls"}},
+    {"process", {"os", "core", "api", "net", "tls", "streams"}},
     {"diag", {"os", "core", "api"}},
 };
 
@@ -72,8 +73,10 @@ const std::map<std::string, std::string> kPublicHeaderLayer = {
     {"protocols.hpp", "net"},
     {"socket.hpp", "net"},
     {"transports.hpp", "net"},
+    {"pipes.hpp", "net"},
     {"ssl.hpp", "tls"},
     {"streams.hpp", "streams"},
+    {"subprocess.hpp", "process"},
     {"inspect.hpp", "diag"},
     {"trace.hpp", "diag"},
     {"watchdog.hpp", "diag"},

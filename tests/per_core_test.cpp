@@ -4,9 +4,12 @@
 #include <asyncio/asyncio.hpp>
 #include <gtest/gtest.h>
 #include <sched.h>
+#include <signal.h>
+#include <unistd.h>
 #include <sys/socket.h>
 
 #include <atomic>
+#include <chrono>
 #include <mutex>
 #include <set>
 #include <stdexcept>
@@ -276,6 +279,49 @@ TEST(PerCoreServer, OneAcceptorHandsSocketsToTheOtherLoops) {
   }, kLoops);
   EXPECT_TRUE(clients_ok.load());
   for (auto& s : served) EXPECT_EQ(s.load(), kClients / static_cast<int>(kLoops));
+}
+
+
+// ---- signals ------------------------------------------------------------------------------------
+
+/// Sends `sig` to the process once `started` reaches `n`.
+std::thread signal_when_started(std::atomic<int>& started, int n, int sig) {
+  return std::thread([&started, n, sig] {
+    while (started.load() < n) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    ::kill(::getpid(), sig);
+  });
+}
+
+/// Loop main coroutines that wait until cancelled, counting starts and cancellations.
+Coro<void> wait_for_cancel(std::atomic<int>& started, std::atomic<int>& cancelled) {
+  ++started;
+  try {
+    co_await asyncio::sleep(3600);
+  } catch (const CancelledError&) {
+    ++cancelled;
+    throw;
+  }
+}
+
+TEST(PerCoreSignals, SigtermCancelsEveryLoopAndReturns) {
+  std::atomic<int> started{0}, cancelled{0};
+  std::thread killer = signal_when_started(started, 3, SIGTERM);
+  asyncio::run_per_core([&](std::size_t) { return wait_for_cancel(started, cancelled); }, 3);
+  killer.join();
+  EXPECT_EQ(cancelled.load(), 3);
+  // The disposition it replaced is back.
+  struct sigaction now {};
+  ASSERT_EQ(::sigaction(SIGTERM, nullptr, &now), 0);
+  EXPECT_EQ(now.sa_handler, SIG_DFL);
+}
+
+TEST(PerCoreSignals, CtrlCCancelsEveryLoopThenRaisesKeyboardInterrupt) {
+  std::atomic<int> started{0}, cancelled{0};
+  std::thread killer = signal_when_started(started, 3, SIGINT);
+  EXPECT_THROW(asyncio::run_per_core([&](std::size_t) { return wait_for_cancel(started, cancelled); }, 3),
+               asyncio::KeyboardInterrupt);
+  killer.join();
+  EXPECT_EQ(cancelled.load(), 3);
 }
 
 }  // namespace

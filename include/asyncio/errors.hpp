@@ -29,6 +29,20 @@ class CancelledError {
   std::string message_;
 };
 
+/// What asyncio::run and Runner::run raise after a Ctrl-C (SIGINT) cancelled the main task and
+/// the task let the cancellation end it (Python's KeyboardInterrupt). Like CancelledError it is not
+/// a std::exception, so `catch (const std::exception&)` does not swallow it; catch it in main()
+/// to exit quietly:
+///
+///   int main() {
+///     try { asyncio::run(serve()); } catch (const asyncio::KeyboardInterrupt&) { return 130; }
+///   }
+class KeyboardInterrupt {
+ public:
+  virtual ~KeyboardInterrupt() = default;
+  const char* what() const noexcept { return "KeyboardInterrupt"; }
+};
+
 /// Base of every asyncio error that an ordinary `catch (const std::exception&)` should see.
 class Error : public std::runtime_error {
  public:

@@ -46,6 +46,7 @@ class Executor;
 namespace detail {
 class TaskCore;
 class HandleState;
+class SignalHandlers;
 /// The diagnostics (inspect.hpp, trace.hpp, watchdog.hpp) read private state through this
 /// friend and keep their per-loop state in LoopHooks. Both belong to the diagnostics layer
 /// (src/diag/introspect.hpp); the loop itself never calls them by name (see LoopObserver).
@@ -264,6 +265,22 @@ class EventLoop {
   void add_writer(int fd, std::function<void()> fn);
   bool remove_writer(int fd);
 
+  // ---- signals (src/core/signal_handlers.cpp) ---------------------------------------------------
+  /// Python's loop.add_signal_handler: runs `callback` on this loop (with call_soon, never in the
+  /// signal handler itself) each time the process receives `sig`, replacing this loop's earlier
+  /// callback for it. The disposition it replaces comes back with remove_signal_handler() or
+  /// when the loop closes.
+  ///
+  ///   loop.add_signal_handler(SIGTERM, [&] { server.close(); });
+  ///
+  /// Throws ValueError for a number that is not a signal, RuntimeError for SIGKILL and SIGSTOP
+  /// ("sig 9 cannot be caught"), for a closed loop, and for a signal another loop of the process
+  /// handles (each signal has one loop at a time; unlike Python, any thread's loop may take one).
+  void add_signal_handler(int sig, std::function<void()> callback);
+  /// Python's loop.remove_signal_handler: false if this loop had no handler for `sig`, else removes
+  /// it and restores the disposition add_signal_handler replaced. ValueError for a bad number.
+  bool remove_signal_handler(int sig);
+
   // ---- errors -------------------------------------------------------------------------------------
   void set_exception_handler(ExceptionHandler handler) { exception_handler_ = std::move(handler); }
   const ExceptionHandler& get_exception_handler() const noexcept { return exception_handler_; }
@@ -380,6 +397,7 @@ class EventLoop {
   // detail::LoopObserver (tracing or the watchdog is on); checked once per iteration, with debug_.
   bool instrumented_ = false;
   std::shared_ptr<detail::LoopHooks> hooks_;
+  std::unique_ptr<detail::SignalHandlers> signals_;  // made by the first add_signal_handler
   friend struct detail::Introspect;
   // Last, so destroyed first: threads stop posting before anything else goes (threads.hpp).
   detail::LoopThreadsSlot threads_slot_;

@@ -16,6 +16,10 @@
 // cancels every other loop's main task; run_per_core waits for all of them, then raises an
 // ExceptionGroup holding every failure, in the order they happened. Loops that ended with
 // CancelledError because of that are not failures.
+//
+// Signals: the calling thread runs a small loop of its own that waits for the others. SIGTERM
+// there cancels every loop's main task (run_per_core then returns); Ctrl-C (SIGINT, main thread)
+// does the same and then raises KeyboardInterrupt, as asyncio::run does.
 #pragma once
 
 #include <cstddef>
@@ -33,6 +37,12 @@ struct PerCoreOptions {
   /// Pins loop i's thread to the i-th CPU the process may use (wrapping around when there are
   /// more loops than CPUs). A pinning failure is that loop's failure (std::system_error).
   bool pin = false;
+  /// SIGTERM cancels every loop's main task, and run_per_core returns once all have finished
+  /// (a clean stop). Installed only while SIGTERM has its default disposition. (SIGINT follows
+  /// asyncio::run, whatever this says: on the main thread the first Ctrl-C cancels every loop,
+  /// and run_per_core raises KeyboardInterrupt once they have all finished; a second one is not
+  /// swallowed.)
+  bool handle_signals = true;
   /// Each loop's options, as asyncio::run takes them.
   RunOptions run{};
 };

@@ -172,4 +172,29 @@ Coro<Server> start_unix_server(ClientConnectedCallback client_connected_cb, std:
                                std::ptrdiff_t limit = DEFAULT_LIMIT);
 Coro<Server> start_unix_server(ClientConnectedCallback client_connected_cb, std::string path);
 
+/// Streams over pipes: a StreamReader reading the read end `fd` of a pipe (or FIFO, socket or
+/// terminal), through a read pipe transport (pipes.hpp) that owns `fd`. The transport is returned
+/// too: it closes itself when the writer's end closes (the reader then sees EOF); close it
+/// yourself to stop reading earlier.
+///
+///   auto [reader, transport] = co_await asyncio::open_read_pipe(fds[0]);
+///   std::string line = co_await reader.readline();
+Coro<std::pair<StreamReader, std::shared_ptr<Transport>>> open_read_pipe(int fd, std::ptrdiff_t limit = DEFAULT_LIMIT);
+
+/// A StreamWriter writing to the write end `fd` of a pipe, through a write pipe transport that
+/// owns `fd`; drain() waits while the pipe is full. As for connections, the last StreamWriter
+/// closes the pipe (after writing what is buffered).
+///
+///   asyncio::StreamWriter writer = co_await asyncio::open_write_pipe(fds[1]);
+///   writer.write("line\n");
+///   co_await writer.drain();
+Coro<StreamWriter> open_write_pipe(int fd);
+
+namespace detail {
+/// A StreamWriter over `transport` (already connected to another protocol), and the protocol
+/// whose pause_writing / resume_writing / connection_lost the caller forwards from the transport
+/// so that drain() and wait_closed() work: the subprocess layer's stdin.
+std::pair<StreamWriter, std::shared_ptr<BaseProtocol>> make_stream_writer(std::shared_ptr<Transport> transport);
+}  // namespace detail
+
 }  // namespace asyncio

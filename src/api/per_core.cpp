@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// run_per_core: one thread and one loop per CPU, with the first failure cancelling them all.
+// run_per_core: one thread and one loop per CPU, with the first failure (or SIGINT / SIGTERM)
+// cancelling them all.
 #include "asyncio/per_core.hpp"
 
 #include <cerrno>
@@ -11,10 +12,12 @@
 #include <thread>
 #include <vector>
 
+#include "asyncio/channel.hpp"
 #include "asyncio/errors.hpp"
 #include "asyncio/task.hpp"
-#include "asyncio/threads.hpp"
 #include "os/cpus.hpp"
+#include "os/process.hpp"
+#include "os/signals.hpp"
 
 namespace asyncio {
 
@@ -26,17 +29,15 @@ struct Member {
   EventLoop* loop = nullptr;  // while its main coroutine runs
   AnyTask main;               // its main task, while it runs (touched on its loop's thread only)
   bool cancel_requested = false;
-  ConcurrentFuture<void> done;  // how its thread ended
 };
 
-/// The loops of one run_per_core call.
+/// The loops of one run_per_core call, and how they ended.
 class Group {
  public:
-  explicit Group(std::size_t n) {
+  explicit Group(std::size_t n) : finished(n) {
     for (std::size_t i = 0; i < n; ++i) members_.push_back(std::make_unique<Member>());
   }
   Member& operator[](std::size_t i) { return *members_[i]; }
-  std::size_t size() const { return members_.size(); }
 
   /// Cancels every loop's main task (from any thread); a loop that has not started yet cancels
   /// it as soon as it starts. Idempotent.
@@ -56,9 +57,28 @@ class Group {
       }
     }
   }
+  /// A loop ended with `e` (null: it returned): a failure is kept (in the order they happen) and
+  /// cancels the others.
+  void ended(std::exception_ptr e) {
+    if (!e || is_cancelled_error(e)) return;
+    {
+      std::lock_guard lock(failures_mutex_);
+      failures_.push_back(std::move(e));
+    }
+    cancel_all();
+  }
+  std::vector<std::exception_ptr> take_failures() {
+    std::lock_guard lock(failures_mutex_);
+    return std::move(failures_);
+  }
+
+  /// Each loop's thread sends its index here last thing (it never blocks: one slot per loop).
+  Channel<std::size_t> finished;
 
  private:
   std::vector<std::unique_ptr<Member>> members_;
+  std::mutex failures_mutex_;
+  std::vector<std::exception_ptr> failures_;
 };
 
 /// The main task of loop `index`: registers itself where cancel_all finds it, then runs fn.
@@ -81,17 +101,56 @@ Coro<void> member_main(Member& mb, const PerCoreMain& fn, std::size_t index) {
 }
 
 void run_member(Group& group, std::size_t index, const PerCoreMain& fn, const PerCoreOptions& options, int cpu) {
-  Member& mb = group[index];
+  std::exception_ptr error;
   try {
     if (options.pin) {
       if (int err = detail::os::pin_current_thread(cpu))
-        throw std::system_error(err, std::generic_category(), "run_per_core: pinning loop " + std::to_string(index) + " to CPU " + std::to_string(cpu));
+        throw std::system_error(err, std::generic_category(),
+                                "run_per_core: pinning loop " + std::to_string(index) + " to CPU " + std::to_string(cpu));
     }
-    asyncio::run(member_main(mb, fn, index), options.run);
-    mb.done.set_result();
+    asyncio::run(member_main(group[index], fn, index), options.run);
   } catch (...) {
-    mb.done.set_exception(std::current_exception());
+    error = std::current_exception();
   }
+  group.ended(std::move(error));
+  group.finished.try_send(std::size_t{index});
+}
+
+/// The calling thread's loop: starts the threads, waits for every loop to finish, and turns
+/// SIGTERM (and SIGINT, through asyncio::run's handling on the main thread) into cancelling all.
+Coro<void> coordinate(Group& group, std::vector<std::thread>& threads, const PerCoreMain& fn,
+                      const PerCoreOptions& options, std::size_t n, const std::vector<int>& cpus) {
+  EventLoop& loop = get_running_loop();
+  int sigterm = detail::os::sigterm();
+  bool on_sigterm = options.handle_signals && detail::os::signal_is_default(sigterm);
+  if (on_sigterm) loop.add_signal_handler(sigterm, [&group] { group.cancel_all(); });
+  struct RemoveHandler {
+    EventLoop& loop;
+    int sig;
+    bool installed;
+    ~RemoveHandler() {
+      if (!installed) return;
+      try {
+        loop.remove_signal_handler(sig);
+      } catch (...) {
+      }
+    }
+  } remove{loop, sigterm, on_sigterm};
+
+  for (std::size_t i = 0; i < n; ++i)
+    threads.emplace_back(run_member, std::ref(group), i, std::cref(fn), std::cref(options), cpus[i % cpus.size()]);
+  bool interrupted = false;
+  for (std::size_t left = n; left > 0;) {
+    try {
+      co_await group.finished.recv();
+      --left;
+    } catch (const CancelledError&) {
+      // Ctrl-C (asyncio::run cancels its main task): stop every loop, and wait for them.
+      interrupted = true;
+      group.cancel_all();
+    }
+  }
+  if (interrupted) throw CancelledError();  // asyncio::run makes it KeyboardInterrupt
 }
 
 }  // namespace
@@ -102,34 +161,21 @@ void run_per_core(PerCoreMain fn, PerCoreOptions options) {
   std::vector<int> cpus = detail::os::usable_cpus();
   std::size_t n = options.loops ? options.loops : cpus.size();
   Group group(n);
-  // The first failure cancels the others: noticed on the thread where it happens, and kept in
-  // the order the failures happened.
-  std::mutex failures_mutex;
-  std::vector<std::exception_ptr> failures;
-  for (std::size_t i = 0; i < n; ++i) {
-    group[i].done.add_done_callback([&](ConcurrentFuture<void> f) {
-      std::exception_ptr e = f.exception(0.0);
-      if (!e || is_cancelled_error(e)) return;
-      {
-        std::lock_guard lock(failures_mutex);
-        failures.push_back(std::move(e));
-      }
-      group.cancel_all();
-    });
-  }
   std::vector<std::thread> threads;
   threads.reserve(n);
+  std::exception_ptr interrupted;
   try {
-    for (std::size_t i = 0; i < n; ++i)
-      threads.emplace_back(run_member, std::ref(group), i, std::cref(fn), std::cref(options), cpus[i % cpus.size()]);
+    asyncio::run(coordinate(group, threads, fn, options, n, cpus));
   } catch (...) {
-    group.cancel_all();  // could not start every thread: stop those that run
-    for (auto& t : threads) t.join();
-    throw;
+    interrupted = std::current_exception();  // KeyboardInterrupt, or a thread that could not start
+    group.cancel_all();
   }
   for (auto& t : threads) t.join();
+  std::vector<std::exception_ptr> failures = group.take_failures();
   if (!failures.empty())
-    throw ExceptionGroup("run_per_core: " + std::to_string(failures.size()) + " of " + std::to_string(n) + " loops failed", std::move(failures));
+    throw ExceptionGroup("run_per_core: " + std::to_string(failures.size()) + " of " + std::to_string(n) + " loops failed",
+                         std::move(failures));
+  if (interrupted) std::rethrow_exception(interrupted);
 }
 
 void run_per_core(PerCoreMain fn, std::size_t loops) {

@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "asyncio/log.hpp"
+#include "core/signal_handlers.hpp"
 
 namespace asyncio {
 

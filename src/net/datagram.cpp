@@ -22,7 +22,6 @@ namespace {
 
 constexpr std::size_t kMaxDatagram = 256 * 1024;  // asyncio's max_size
 constexpr std::size_t kHeaderSize = 8;             // asyncio counts this per queued datagram
-constexpr int kLogThresholdForConnlostWrites = 5;
 
 char* datagram_buffer() {
   static thread_local std::unique_ptr<char[]> buf(new char[kMaxDatagram]);

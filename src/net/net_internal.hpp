@@ -184,6 +184,16 @@ class ServerCore final : public std::enable_shared_from_this<ServerCore>, privat
   ino_t unix_ino_ = 0;
 };
 
+/// Python's max_size for one read.
+inline constexpr std::size_t kMaxRead = 256 * 1024;
+/// After this many writes on a lost connection, each further one is logged (asyncio's
+/// LOG_THRESHOLD_FOR_CONNLOST_WRITES).
+inline constexpr int kLogThresholdForConnlostWrites = 5;
+
+/// One read buffer (kMaxRead bytes) per thread for plain protocols: data_received gets a view of
+/// it, valid during the call only, so every transport of the loop can share it.
+char* shared_read_buffer();
+
 /// A transport's non-blocking call found nothing to do: try again at the next readiness event.
 inline bool would_block(int err) noexcept { return err == EAGAIN || err == EWOULDBLOCK || err == EINTR; }
 

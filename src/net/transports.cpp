@@ -33,22 +33,10 @@ SocketAddress SocketView::getpeername() const {
 
 namespace detail {
 
-namespace {
-
-// Python's max_size for one recv.
-constexpr std::size_t kMaxRead = 256 * 1024;
-// After this many writes on a lost connection, each further one is logged (asyncio's
-// LOG_THRESHOLD_FOR_CONNLOST_WRITES).
-constexpr int kLogThresholdForConnlostWrites = 5;
-
-/// One read buffer per thread for plain protocols: data_received gets a view of it, valid during
-/// the call only, so every transport of the loop can share it.
 char* shared_read_buffer() {
   static thread_local std::unique_ptr<char[]> buf(new char[kMaxRead]);
   return buf.get();
 }
-
-}  // namespace
 
 bool is_os_error(const std::exception_ptr& e) noexcept {
   try {

@@ -9,6 +9,7 @@
 #include "asyncio/detail/byte_buffer.hpp"
 #include "asyncio/detail/intrusive_fifo.hpp"
 #include "asyncio/detail/task_core.hpp"
+#include "asyncio/pipes.hpp"
 #include "asyncio/sleep.hpp"
 #include "asyncio/task.hpp"
 
@@ -302,6 +303,7 @@ Coro<void> run_client(ClientConnectedCallback cb, StreamReader reader, StreamWri
 
 void StreamProtocolImpl::connection_made(Transport& transport) {
   transport_ = &transport;
+  if (!reader_) return;  // a writer alone (a write pipe)
   reader_->transport = &transport;
   over_ssl_ = transport.get_extra_info("sslcontext").has_value();
   if (!cb_) return;
@@ -564,6 +566,31 @@ Coro<Server> start_server(ClientConnectedCallback client_connected_cb, std::vect
 }
 Coro<Server> start_unix_server(ClientConnectedCallback client_connected_cb, std::string path) {
   return start_unix_server(std::move(client_connected_cb), std::move(path), ServerOptions(), DEFAULT_LIMIT);
+}
+
+// ---- pipes ------------------------------------------------------------------------------------------
+
+Coro<std::pair<StreamReader, std::shared_ptr<Transport>>> open_read_pipe(int fd, std::ptrdiff_t limit) {
+  auto made_protocol = make_stream_protocol(limit);
+  std::shared_ptr<detail::ReaderState> reader = made_protocol.first;
+  std::shared_ptr<detail::StreamProtocolImpl> p = made_protocol.second;
+  ProtocolFactory factory = [p] { return p; };  // named: see open_connection
+  auto made = co_await detail::connect_pipe(std::move(factory), fd, true);
+  co_return std::pair<StreamReader, std::shared_ptr<Transport>>(StreamReader(reader), std::move(made.first));
+}
+
+Coro<StreamWriter> open_write_pipe(int fd) {
+  auto p = std::make_shared<detail::StreamProtocolImpl>(nullptr, nullptr);
+  ProtocolFactory factory = [p] { return p; };
+  auto made = co_await detail::connect_pipe(std::move(factory), fd, false);
+  co_return StreamWriter(std::make_shared<detail::WriterCore>(std::move(made.first), p, nullptr, &get_running_loop()));
+}
+
+std::pair<StreamWriter, std::shared_ptr<BaseProtocol>> detail::make_stream_writer(std::shared_ptr<Transport> transport) {
+  auto p = std::make_shared<detail::StreamProtocolImpl>(nullptr, nullptr);
+  p->connection_made(*transport);
+  StreamWriter writer(std::make_shared<detail::WriterCore>(std::move(transport), p, nullptr, &get_running_loop()));
+  return {std::move(writer), std::move(p)};
 }
 
 }  // namespace asyncio
