@@ -8,11 +8,14 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 )
 
-func pingpong(rounds int64) float64 {
+// pingpong: with pinned false Go's scheduler may run both goroutines on one thread (no thread is
+// crossed); with pinned true each is locked to an OS thread of its own, as two loops are.
+func pingpong(rounds int64, pinned bool) float64 {
 	ping := make(chan int64, 1)
 	pong := make(chan int64, 1)
 	start := time.Now()
@@ -20,12 +23,18 @@ func pingpong(rounds int64) float64 {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
+		if pinned {
+			runtime.LockOSThread()
+		}
 		for i := int64(0); i < rounds; i++ {
 			pong <- (<-ping) + 1
 		}
 	}()
 	go func() {
 		defer wg.Done()
+		if pinned {
+			runtime.LockOSThread()
+		}
 		v := int64(0)
 		for i := int64(0); i < rounds; i++ {
 			ping <- v
@@ -81,7 +90,8 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "--quick" {
 		scale = 100
 	}
-	fmt.Printf("RESULT pingpong_ns %.1f\n", pingpong(200000/scale))
+	fmt.Printf("RESULT pingpong_ns %.1f\n", pingpong(200000/scale, true))
+	fmt.Printf("RESULT pingpong_one_thread_ns %.1f\n", pingpong(200000/scale, false))
 	fmt.Printf("RESULT tput_1x1 %.0f\n", throughput(1, 4000000/scale))
 	fmt.Printf("RESULT tput_4x4 %.0f\n", throughput(4, 4000000/scale))
 }
