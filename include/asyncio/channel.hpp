@@ -149,14 +149,8 @@ class ChannelTaskWaiter : public ChannelWaiter, public Suspension, public Remote
   /// resume_checked().
   State take_resume_state();
 
-  /// Parked: the wait counts as a cross-thread call in flight, so that the loop polls briefly
-  /// for the wake-up before it sleeps (LoopThreadsSlot::spin_until_posted); resumed: no more.
-  void count_in() noexcept;
-  void count_out() noexcept;
-
   TaskCore* task_ = nullptr;  // set when parked
   EventLoop* loop_ = nullptr;
-  bool counted_ = false;
   std::mutex* m_ = nullptr;
   ChannelWaitList* list_ = nullptr;
 };

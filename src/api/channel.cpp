@@ -2,7 +2,6 @@
 // Channel<T>'s untyped part: how a waiting task or thread is parked, woken and cancelled.
 #include "asyncio/channel.hpp"
 
-#include <chrono>
 
 namespace asyncio::detail {
 
@@ -14,24 +13,6 @@ void ChannelTaskWaiter::park_locked(std::mutex& m, ChannelWaitList& list, std::c
   list.push_back(this);
   chan_state.store(State::waiting, std::memory_order_relaxed);
   task_->park(this, h);
-  count_in();
-}
-
-// A party on another thread usually answers within microseconds (a ping-pong between two loops),
-// sooner than a sleeping loop can be woken: the wait counts like an executor call in flight, and
-// the loop polls for the wake-up for a few microseconds before it blocks, if the wait is recent.
-void ChannelTaskWaiter::count_in() noexcept {
-  LoopThreadsSlot& slot = loop_->threads_slot();
-  ++slot.calls_in_flight;
-  slot.last_call_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                          std::chrono::steady_clock::now().time_since_epoch()).count();
-  counted_ = true;
-}
-
-void ChannelTaskWaiter::count_out() noexcept {
-  if (!counted_) return;
-  counted_ = false;
-  --loop_->threads_slot().calls_in_flight;
 }
 
 void ChannelTaskWaiter::notify() noexcept {
@@ -61,7 +42,6 @@ bool ChannelTaskWaiter::cancel_wait(const std::string&) noexcept {
 }
 
 bool ChannelTaskWaiter::leave_locked() noexcept {
-  count_out();
   State s = chan_state.load(std::memory_order_relaxed);
   chan_state.store(State::done, std::memory_order_relaxed);
   if (s == State::waiting) list_->remove(this);
@@ -75,7 +55,6 @@ ChannelWaiter::State ChannelTaskWaiter::take_resume_state() {
   // loop's lock, or this very thread) ordered the waker's writes before this read.
   State s = chan_state.load(std::memory_order_relaxed);
   if (s == State::idle) return s;
-  count_out();
   chan_state.store(State::done, std::memory_order_relaxed);
   if (!task_ || s == State::granted) return s;  // never parked (closed at once), or served
   task_->resume_checked(s == State::aborted);  // aborted: CancelledError; closed: if one is due
