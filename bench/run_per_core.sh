@@ -54,10 +54,11 @@ if [[ ! -x $PEER_DIR/loadgen || bench/server/loadgen.c -nt $PEER_DIR/loadgen ]];
 fi
 SERVER_BIN=$BUILD_DIR/examples/echo_per_core
 
-on_cpus() {  # on_cpus LIST COMMAND...: taskset when a list is given
-  local cpus=$1; shift
-  if [[ -n $cpus ]]; then taskset -c "$cpus" "$@"; else "$@"; fi
-}
+# The command prefix that runs a program on a CPU list (nothing when no list is given); not a
+# shell function, so that $! of a background job is the program's own pid.
+SERVER_ON=() LOADGEN_ON=()
+[[ -n $SERVER_CPUS ]] && SERVER_ON=(taskset -c "$SERVER_CPUS")
+[[ -n $LOADGEN_CPUS ]] && LOADGEN_ON=(taskset -c "$LOADGEN_CPUS")
 
 SERVER_PID=""
 stop_server() {
@@ -75,7 +76,7 @@ measure() {
   local out=$LOG_DIR/$name.server.log
   local pin=()
   [[ -n $SERVER_CPUS ]] && pin=(--pin)
-  on_cpus "$SERVER_CPUS" "$SERVER_BIN" "$@" "${pin[@]}" 127.0.0.1 0 >"$out" 2>&1 &
+  "${SERVER_ON[@]}" "$SERVER_BIN" "$@" "${pin[@]}" 127.0.0.1 0 >"$out" 2>&1 &
   SERVER_PID=$!
   local port=""
   for _ in $(seq 1 100); do
@@ -86,7 +87,7 @@ measure() {
   [[ -n $port ]] || { log "$name: server did not start"; cat "$out" >&2; stop_server; return 1; }
   local conns=$((100 / gens)) g pids=()
   for ((g = 1; g <= gens; g++)); do
-    on_cpus "$LOADGEN_CPUS" "$PEER_DIR/loadgen" -c "$conns" -s 100 -d "$DURATION" -w "$WARMUP" -p "$SERVER_PID" \
+    "${LOADGEN_ON[@]}" "$PEER_DIR/loadgen" -c "$conns" -s 100 -d "$DURATION" -w "$WARMUP" -p "$SERVER_PID" \
       127.0.0.1 "$port" >"$LOG_DIR/$name.gen$g.log" 2>&1 &
     pids+=($!)
   done
