@@ -34,12 +34,17 @@ TEST(PerCore, EachIndexRunsOnItsOwnLoopAndThread) {
   std::set<std::size_t> indexes;
   std::set<std::thread::id> threads;
   std::set<const asyncio::EventLoop*> loops;
+  std::atomic<int> recorded{0};
   asyncio::run_per_core([&](std::size_t i) -> Coro<void> {
-    co_await asyncio::sleep(0.001);
-    std::lock_guard lock(m);
-    indexes.insert(i);
-    threads.insert(std::this_thread::get_id());
-    loops.insert(&asyncio::get_running_loop());
+    {
+      std::lock_guard lock(m);
+      indexes.insert(i);
+      threads.insert(std::this_thread::get_id());
+      loops.insert(&asyncio::get_running_loop());
+    }
+    // All four alive at once: a finished loop's address (or thread id) could be reused.
+    ++recorded;
+    while (recorded.load() < 4) co_await asyncio::sleep(0.001);
   }, 4);
   EXPECT_EQ(indexes, (std::set<std::size_t>{0, 1, 2, 3}));
   EXPECT_EQ(threads.size(), 4u);

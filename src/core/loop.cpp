@@ -159,16 +159,17 @@ void EventLoop::call_soon_threadsafe(std::function<void()> fn) {
 }
 
 bool EventLoop::post_remote_wake(detail::RemoteWake* w) noexcept {
-  {
-    std::lock_guard lock(threadsafe_mutex_);
-    if (closed_) return false;
-    if (w->queued_) return true;
-    w->queued_ = true;
-    w->prev_wake_ = wakes_tail_;
-    w->next_wake_ = nullptr;
-    (wakes_tail_ ? wakes_tail_->next_wake_ : wakes_head_) = w;
-    wakes_tail_ = w;
-  }
+  // All of it under the lock, the wake-up write included: the task this wakes may run, finish
+  // and let its loop close and be destroyed as soon as the node is visible, and close() takes
+  // this lock last, so the loop cannot go away while a poster still touches it.
+  std::lock_guard lock(threadsafe_mutex_);
+  if (closed_) return false;
+  if (w->queued_) return true;
+  w->queued_ = true;
+  w->prev_wake_ = wakes_tail_;
+  w->next_wake_ = nullptr;
+  (wakes_tail_ ? wakes_tail_->next_wake_ : wakes_head_) = w;
+  wakes_tail_ = w;
   // The same hand-shake as call_soon_threadsafe's.
   if (!threadsafe_pending_.exchange(true, std::memory_order_seq_cst) && sleeping_.load(std::memory_order_seq_cst))
     poller_->wakeup();
