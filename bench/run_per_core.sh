@@ -133,7 +133,7 @@ def med(kind, design, n, f):
     v = [f(d) for d in rows.get((kind, design, n), [])]
     return (statistics.median(v), min(v), max(v)) if v else None
 
-eff = lambda d: float(d["rps"]) / float(d["server_cpu_s"])
+eff = lambda d: float(d["rps"]) * float(d["seconds"]) / float(d["server_cpu_s"])
 rps = lambda d: float(d["rps"])
 cpu = lambda d: float(d["server_cpu_s"]) / float(d["seconds"])
 print(f"Per-core echo server, {datetime.datetime.now():%Y-%m-%d %H:%M}, {platform.node()}, {os.cpu_count()} CPUs, "
