@@ -57,6 +57,8 @@ const std::map<std::string, std::string> kPublicHeaderLayer = {
     {"detail/timer_heap.hpp", "core"},
     {"detail/timer_queue.hpp", "core"},
     {"gather.hpp", "api"},
+    {"channel.hpp", "api"},
+    {"per_core.hpp", "api"},
     {"locks.hpp", "api"},
     {"queues.hpp", "api"},
     {"run.hpp", "api"},
@@ -93,6 +95,7 @@ const std::vector<std::string> kPlatformHeaders = {
     "sys/epoll.h",   "sys/eventfd.h", "sys/signalfd.h", "sys/timerfd.h", "sys/inotify.h",
     "sys/sendfile.h", "sys/syscall.h", "sys/pidfd.h",   "sys/wait.h",    "sys/prctl.h",
     "signal.h",      "csignal",       "spawn.h",        "liburing.h",    "linux/",
+    "sched.h",
 };
 
 // ---- the checker -------------------------------------------------------------------------------

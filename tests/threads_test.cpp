@@ -661,4 +661,141 @@ TEST(Threads, LoopDestroyedWhileAThreadStillRunsItsCall) {
   pool.shutdown(true);
 }
 
+
+// ---- loops calling each other (run_coroutine_threadsafe + wrap_future) ---------------------------
+
+/// Awaits `coro` run as a task on `loop` (another loop, on another thread): the idiom
+/// docs/multicore.md documents.
+template <class T>
+Coro<T> call_in(EventLoop& loop, Coro<T> coro) {
+  co_return co_await asyncio::wrap_future(asyncio::run_coroutine_threadsafe(std::move(coro), loop));
+}
+
+/// Four loops, each on its own thread.
+struct FourLoops {
+  BackgroundLoop loops[4];
+  EventLoop& operator[](int i) { return loops[i % 4].loop(); }
+};
+
+/// Hops `hops` times around the ring of loops, each hop awaiting the next loop; returns the sum of
+/// the indexes of the loops it ran on, checking at each hop that it runs on the loop it was sent to.
+Coro<int> hop(FourLoops& ring, int at, int hops) {
+  EXPECT_EQ(&asyncio::get_running_loop(), &ring[at]);
+  if (hops == 0) co_return at;
+  if (at % 2 == 0) co_await asyncio::sleep(0);
+  int rest = co_await call_in(ring[at + 1], hop(ring, (at + 1) % 4, hops - 1));
+  co_return at + rest;
+}
+
+TEST(CrossLoop, FourLoopsCallEachOtherAroundARing) {
+  FourLoops ring;
+  constexpr int kChains = 50, kHops = 8;
+  // Every loop starts chains that travel through all four loops, all at the same time.
+  std::vector<ConcurrentFuture<int>> chains;
+  for (int start = 0; start < 4; ++start)
+    for (int c = 0; c < kChains; ++c) chains.push_back(asyncio::run_coroutine_threadsafe(hop(ring, start, kHops), ring[start]));
+  for (std::size_t i = 0; i < chains.size(); ++i) {
+    int start = static_cast<int>(i) / kChains;
+    int expected = 0;
+    for (int h = 0; h <= kHops; ++h) expected += (start + h) % 4;
+    EXPECT_EQ(chains[i].result(60.0), expected);
+  }
+}
+
+TEST(CrossLoop, RemoteFailureArrivesAsTheAwaitersException) {
+  FourLoops ring;
+  auto cf = asyncio::run_coroutine_threadsafe([](FourLoops& r) -> Coro<std::string> {
+    try {
+      co_await call_in(r[1], []() -> Coro<int> {
+        co_await asyncio::sleep(0.001);
+        throw asyncio::ValueError("bad input on loop 1");
+      }());
+    } catch (const asyncio::ValueError& e) {
+      co_return e.what();
+    }
+    co_return "no exception";
+  }(ring), ring[0]);
+  EXPECT_EQ(cf.result(30.0), "bad input on loop 1");
+}
+
+TEST(CrossLoop, CancellingTheAwaiterCancelsTheRemoteTask) {
+  FourLoops ring;
+  auto remote_started = std::make_shared<std::latch>(1);
+  auto remote_cancelled = std::make_shared<std::promise<void>>();
+  auto remote = [](std::shared_ptr<std::latch> started, std::shared_ptr<std::promise<void>> cancelled) -> Coro<int> {
+    started->count_down();
+    try {
+      co_await asyncio::sleep(3600);
+    } catch (const CancelledError&) {
+      cancelled->set_value();
+      throw;
+    }
+    co_return 0;
+  };
+  auto awaiter = asyncio::run_coroutine_threadsafe([](FourLoops& r, Coro<int> work, std::shared_ptr<std::latch> started) -> Coro<bool> {
+    Task<int> t = asyncio::get_running_loop().create_task(call_in(r[2], std::move(work)));
+    // Cancel once the remote coroutine runs (one cancelled before it starts never runs at all).
+    while (!started->try_wait()) co_await asyncio::sleep(0.001);
+    t.cancel();
+    co_return co_await ends_cancelled(t);
+  }(ring, remote(remote_started, remote_cancelled), remote_started), ring[0]);
+  EXPECT_TRUE(awaiter.result(30.0));
+  // The remote task, on loop 2's thread, saw the cancellation.
+  EXPECT_EQ(remote_cancelled->get_future().wait_for(30s), std::future_status::ready);
+}
+
+TEST(CrossLoop, RemoteLoopClosingMeanwhileEndsTheAwaiterWithCancelledError) {
+  BackgroundLoop here;
+  auto remote_started = std::make_shared<std::latch>(1);
+  auto remote = asyncio::new_event_loop();
+  std::thread remote_thread([remote] { remote->run_forever(); });
+  auto awaiter = asyncio::run_coroutine_threadsafe([](EventLoop& r, std::shared_ptr<std::latch> go) -> Coro<std::string> {
+    try {
+      co_await call_in(r, [](std::shared_ptr<std::latch> g) -> Coro<int> {
+        g->count_down();
+        co_await asyncio::sleep(3600);
+        co_return 1;
+      }(go));
+    } catch (const CancelledError&) {
+      // Not this task's own cancellation: the remote loop went away.
+      co_return asyncio::current_task().cancelling() == 0 ? "remote gone" : "cancelled here";
+    }
+    co_return "finished";
+  }(*remote, remote_started), here.loop());
+  remote_started->wait();
+  remote->call_soon_threadsafe([remote] { remote->stop(); });
+  remote_thread.join();
+  remote->close();  // destroys the pending remote task
+  EXPECT_EQ(awaiter.result(30.0), "remote gone");
+}
+
+TEST(CrossLoop, EightThreadsAndFourLoopsWithCancellations) {
+  FourLoops ring;
+  constexpr int kThreads = 8, kCalls = 100;
+  std::atomic<int> ok{0}, cancelled{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(static_cast<unsigned>(t));
+      std::vector<ConcurrentFuture<int>> fs;
+      for (int i = 0; i < kCalls; ++i) {
+        int start = static_cast<int>(rng() % 4);
+        fs.push_back(asyncio::run_coroutine_threadsafe(hop(ring, start, 3), ring[start]));
+        if (rng() % 5 == 0) fs.back().cancel();
+      }
+      for (auto& f : fs) {
+        try {
+          f.result(60.0);
+          ++ok;
+        } catch (const CancelledError&) {
+          ++cancelled;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load() + cancelled.load(), kThreads * kCalls);
+  EXPECT_GT(ok.load(), 0);
+}
+
 }  // namespace

@@ -120,6 +120,28 @@ class TaskLink : public Runnable {
 template <class D>
 concept Delay = std::is_arithmetic_v<D> || requires(D d) { std::chrono::duration_cast<std::chrono::nanoseconds>(d); };
 
+/// A wake-up another thread queues on a loop without allocating (EventLoop::post_remote_wake):
+/// an intrusive node, usually inside an awaiter in a parked task's frame. Channel<T> wakes tasks
+/// on other loops this way; call_soon_threadsafe would allocate a handle per call.
+class RemoteWake {
+ public:
+  /// Runs on the loop's thread, during the iteration after the post, with the loop's
+  /// thread-crossing lock held: it must only schedule work (TaskCore::wake), never block or throw.
+  virtual void remote_wake() noexcept = 0;
+
+ protected:
+  RemoteWake() noexcept = default;
+  /// Copies and moves make a fresh, unqueued node.
+  RemoteWake(const RemoteWake&) noexcept {}
+  ~RemoteWake() = default;
+
+ private:
+  friend class asyncio::EventLoop;
+  RemoteWake* prev_wake_ = nullptr;
+  RemoteWake* next_wake_ = nullptr;
+  bool queued_ = false;
+};
+
 /// A descriptor watcher for library layers (transports): called synchronously while the loop
 /// dispatches poll results, with the ready bits. It must not block and must not throw.
 class FdListener {
@@ -212,6 +234,12 @@ class EventLoop {
   }
   /// The only thread-safe entry point: queues `fn` and wakes the loop if it is waiting.
   void call_soon_threadsafe(std::function<void()> fn);
+  /// For library layers, thread-safe: queues `w` (not queued yet) to run on the loop's thread,
+  /// waking the loop if it waits; allocates nothing. False if the loop is closed. `w` must stay
+  /// alive until it ran or cancel_remote_wake(w) returned.
+  bool post_remote_wake(detail::RemoteWake* w) noexcept;
+  /// Thread-safe: takes `w` off the queue if it is still queued (an awaiter going away).
+  void cancel_remote_wake(detail::RemoteWake* w) noexcept;
 
   /// The loop's monotonic clock in seconds (virtual with LoopOptions::virtual_time).
   double time() const noexcept { return static_cast<double>(now_ns()) / 1e9; }
@@ -371,6 +399,8 @@ class EventLoop {
 
   std::mutex threadsafe_mutex_;
   std::vector<std::function<void()>> threadsafe_;
+  detail::RemoteWake* wakes_head_ = nullptr;  // post_remote_wake's FIFO, under threadsafe_mutex_
+  detail::RemoteWake* wakes_tail_ = nullptr;
   std::atomic<bool> threadsafe_pending_{false};
   std::atomic<bool> sleeping_{false};  // in (or about to enter) a poll that may block: wake-ups needed
 

@@ -158,12 +158,46 @@ void EventLoop::call_soon_threadsafe(std::function<void()> fn) {
     poller_->wakeup();
 }
 
+bool EventLoop::post_remote_wake(detail::RemoteWake* w) noexcept {
+  // All of it under the lock, the wake-up write included: the task this wakes may run, finish
+  // and let its loop close and be destroyed as soon as the node is visible, and close() takes
+  // this lock last, so the loop cannot go away while a poster still touches it.
+  std::lock_guard lock(threadsafe_mutex_);
+  if (closed_) return false;
+  if (w->queued_) return true;
+  w->queued_ = true;
+  w->prev_wake_ = wakes_tail_;
+  w->next_wake_ = nullptr;
+  (wakes_tail_ ? wakes_tail_->next_wake_ : wakes_head_) = w;
+  wakes_tail_ = w;
+  // The same hand-shake as call_soon_threadsafe's.
+  if (!threadsafe_pending_.exchange(true, std::memory_order_seq_cst) && sleeping_.load(std::memory_order_seq_cst))
+    poller_->wakeup();
+  return true;
+}
+
+void EventLoop::cancel_remote_wake(detail::RemoteWake* w) noexcept {
+  std::lock_guard lock(threadsafe_mutex_);
+  if (!w->queued_) return;
+  (w->prev_wake_ ? w->prev_wake_->next_wake_ : wakes_head_) = w->next_wake_;
+  (w->next_wake_ ? w->next_wake_->prev_wake_ : wakes_tail_) = w->prev_wake_;
+  w->queued_ = false;
+}
+
 void EventLoop::drain_threadsafe() {
   std::vector<std::function<void()>> batch;
   threadsafe_pending_.store(false, std::memory_order_release);
   {
     std::lock_guard lock(threadsafe_mutex_);
     batch.swap(threadsafe_);
+    // Run under the lock: a wake only schedules, and a node's owner unqueues it under this lock
+    // before it goes away, so none can vanish half-way.
+    while (detail::RemoteWake* w = wakes_head_) {
+      wakes_head_ = w->next_wake_;
+      w->queued_ = false;
+      w->remote_wake();
+    }
+    wakes_tail_ = nullptr;
   }
   for (auto& fn : batch) {
     auto* h = new detail::HandleState(this, std::move(fn));
@@ -332,6 +366,11 @@ void EventLoop::close() {
     std::lock_guard lock(threadsafe_mutex_);
     closed_ = true;
     threadsafe_.clear();
+    while (detail::RemoteWake* w = wakes_head_) {
+      wakes_head_ = w->next_wake_;
+      w->queued_ = false;
+    }
+    wakes_tail_ = nullptr;
   }
 }
 

@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: MIT
+// Channel benchmark, ours (bench/run_channel.sh runs it beside its Go and Boost.Asio peers).
+//
+//   channel_ours [--quick]
+//
+// pingpong: two loops on two threads, two Channel<long>s of capacity 1; a round trip is a send
+//   from loop A to loop B and B's reply. Reports ns per round trip.
+// tput_1x1 / tput_4x4: P producer loops and P consumer loops (one thread each), one shared
+//   Channel<long> of capacity 1024; every producer sends N/P items, consumers receive until the
+//   channel is closed. Reports items per second.
+// One line per workload: "RESULT <workload> <value>".
+#include <asyncio/asyncio.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+/// A loop on a thread of its own, running one coroutine to completion.
+template <class F>
+std::thread loop_thread(F body) {
+  return std::thread([body = std::move(body)]() mutable { asyncio::run(body()); });
+}
+
+double pingpong(long rounds) {
+  asyncio::Channel<long> ping(1), pong(1);
+  auto t0 = Clock::now();
+  std::thread b = loop_thread([&]() -> asyncio::Coro<void> {
+    for (long i = 0; i < rounds; ++i) co_await pong.send(co_await ping.recv() + 1);
+  });
+  std::thread a = loop_thread([&]() -> asyncio::Coro<void> {
+    long v = 0;
+    for (long i = 0; i < rounds; ++i) {
+      co_await ping.send(long{v});
+      v = co_await pong.recv();
+    }
+    if (v != rounds) std::fprintf(stderr, "pingpong: wrong count %ld\n", v);
+  });
+  a.join();
+  b.join();
+  return std::chrono::duration<double, std::nano>(Clock::now() - t0).count() / static_cast<double>(rounds);
+}
+
+double throughput(int pairs, long items) {
+  asyncio::Channel<long> ch(1024);
+  std::atomic<int> producers_left{pairs};
+  std::atomic<long> received{0};
+  long per_producer = items / pairs;
+  std::vector<std::thread> threads;
+  auto t0 = Clock::now();
+  for (int p = 0; p < pairs; ++p) {
+    threads.push_back(loop_thread([&]() -> asyncio::Coro<void> {
+      for (long i = 0; i < per_producer; ++i) co_await ch.send(long{i});
+      if (--producers_left == 0) ch.close();
+    }));
+    threads.push_back(loop_thread([&]() -> asyncio::Coro<void> {
+      long n = 0;
+      try {
+        for (;;) {
+          co_await ch.recv();
+          ++n;
+        }
+      } catch (const asyncio::ChannelClosed&) {
+      }
+      received += n;
+    }));
+  }
+  for (auto& t : threads) t.join();
+  double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  if (received != per_producer * pairs) std::fprintf(stderr, "throughput: lost items\n");
+  return static_cast<double>(received.load()) / seconds;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  long scale = quick ? 100 : 1;
+  std::printf("RESULT pingpong_ns %.1f\n", pingpong(200'000 / scale));
+  std::printf("RESULT tput_1x1 %.0f\n", throughput(1, 4'000'000 / scale));
+  std::printf("RESULT tput_4x4 %.0f\n", throughput(4, 4'000'000 / scale));
+}

@@ -1,0 +1,470 @@
+// SPDX-License-Identifier: MIT
+// Channel<T>: a bounded, thread-safe, multi-producer multi-consumer queue between loops and
+// threads. The one queue that crosses threads: asyncio's Queue belongs to one loop.
+//
+//   asyncio::Channel<Job> jobs(1024);              // shared by every loop and thread using it
+//   co_await jobs.send(std::move(job));            // a task on any loop: waits while it is full
+//   Job j = co_await jobs.recv();                  // a task on any (other) loop
+//   jobs.send_blocking(std::move(job), 1.0);       // a plain thread: blocks up to 1 s
+//   std::optional<Job> k = jobs.try_recv();        // never waits
+//   jobs.close();                                  // receivers drain what is left, then ChannelClosed
+//
+// Semantics (docs/multicore.md):
+//  - First come, first served: an item goes straight to the receiver that waited longest, and a
+//    slot freed while senders wait is kept for the one that waited longest. Nobody barges in.
+//  - A send or recv that raises (CancelledError, TimeoutError, ChannelClosed) did nothing: the
+//    item was not sent, nothing was taken. One that returns did it exactly once. A receiver
+//    cancelled after an item was handed to it gives the item back (to the next waiting receiver,
+//    or to the front of the channel); a sender cancelled after a slot was kept for it gives the
+//    slot to the next sender. So no item is lost or delivered twice, whenever the cancel comes.
+//  - An item handed to a waiting receiver, or a slot kept for a waiting sender, counts against
+//    the capacity until that party has run (asyncio.Queue's rule too).
+//  - close(): sends raise ChannelClosed (waiting senders too, their items not sent); receivers
+//    take what is left, then raise ChannelClosed.
+//  - Storage is a ring of `capacity` slots allocated once; waiters live in the awaiting task's
+//    frame or the blocked thread's stack; a task on another loop is woken through an intrusive
+//    node (EventLoop::post_remote_wake). A send/recv allocates nothing beyond the item itself.
+//  - T must be nothrow move-constructible (move-only types are fine).
+//  - The channel must outlive every send and recv in progress on it.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "asyncio/detail/duration.hpp"
+#include "asyncio/detail/task_core.hpp"
+#include "asyncio/errors.hpp"
+
+namespace asyncio {
+
+/// Sending on a closed Channel, or receiving from one that is closed and empty: the end of the
+/// channel (Python's queue.ShutDown / asyncio.QueueShutDown for a queue that was shut down).
+class ChannelClosed : public Error {
+ public:
+  ChannelClosed() : Error("ChannelClosed") {}
+  using Error::Error;
+};
+
+namespace detail {
+
+class ChannelWaitList;
+
+/// A party waiting on a Channel: a task (ChannelTaskWaiter) or a blocked thread
+/// (ChannelThreadWaiter). Every field is guarded by the channel's mutex.
+class ChannelWaiter {
+ public:
+  enum class State : std::uint8_t {
+    idle,     // not waiting (done at once, or not started)
+    waiting,  // linked in the channel's list
+    granted,  // an item was handed to it (recv) or a slot kept for it (send); wake-up on its way
+    aborted,  // cancelled while waiting (unlinked)
+    closed,   // woken because the channel closed
+    done,     // resumed
+  };
+  /// A receiver's std::optional<T>, which the sender serving it fills.
+  void* slot = nullptr;
+  /// Written under the channel's mutex; atomic (relaxed) only so that an awaiter's destructor
+  /// may look at it first without taking the mutex.
+  std::atomic<State> chan_state{State::idle};
+
+  /// Called with the channel's mutex held, once chan_state became granted or closed.
+  virtual void notify() noexcept = 0;
+
+ protected:
+  ChannelWaiter() noexcept = default;
+  /// Copies (g++ moves awaiters into the frame while idle) start unlinked.
+  ChannelWaiter(const ChannelWaiter&) noexcept {}
+  ~ChannelWaiter() = default;
+
+ private:
+  friend class ChannelWaitList;
+  ChannelWaiter* prev_ = nullptr;
+  ChannelWaiter* next_ = nullptr;
+};
+
+/// Waiters in arrival order (intrusive, so waiting allocates nothing).
+class ChannelWaitList {
+ public:
+  bool empty() const noexcept { return head_ == nullptr; }
+  void push_back(ChannelWaiter* w) noexcept {
+    w->prev_ = tail_;
+    w->next_ = nullptr;
+    (tail_ ? tail_->next_ : head_) = w;
+    tail_ = w;
+  }
+  void remove(ChannelWaiter* w) noexcept {
+    (w->prev_ ? w->prev_->next_ : head_) = w->next_;
+    (w->next_ ? w->next_->prev_ : tail_) = w->prev_;
+    w->prev_ = w->next_ = nullptr;
+  }
+  ChannelWaiter* pop_front() noexcept {
+    ChannelWaiter* w = head_;
+    if (w) remove(w);
+    return w;
+  }
+
+ private:
+  ChannelWaiter* head_ = nullptr;
+  ChannelWaiter* tail_ = nullptr;
+};
+
+/// A task waiting on a Channel: parks the task; woken directly when the party that serves it runs
+/// on the same loop, through the loop's remote-wake queue otherwise.
+class ChannelTaskWaiter : public ChannelWaiter, public Suspension, public RemoteWake {
+ public:
+  void notify() noexcept override;
+  void remote_wake() noexcept override;
+  /// Task::cancel while parked: unlinks the waiter unless its turn already came.
+  bool cancel_wait(const std::string& msg) noexcept override;
+  WaitTarget wait_target() const noexcept override { return {"channel", nullptr, 0}; }
+
+ protected:
+  ChannelTaskWaiter() noexcept = default;
+  ChannelTaskWaiter(const ChannelTaskWaiter& o) noexcept : ChannelWaiter(o), Suspension(), RemoteWake(o) {}
+  ~ChannelTaskWaiter() = default;
+  /// With `m` held: links into `list` and parks the running task on `h`.
+  void park_locked(std::mutex& m, ChannelWaitList& list, std::coroutine_handle<> h, const char* what);
+  /// From a destructor, before taking the mutex: false if the waiter surely is in no list and
+  /// has nothing handed to it (it never parked, or it resumed).
+  bool may_be_linked() const noexcept {
+    State s = chan_state.load(std::memory_order_relaxed);
+    return s == State::waiting || s == State::granted;
+  }
+  /// With the mutex held, from a destructor: unlinks a waiter still waiting, and takes a granted
+  /// one's wake-up off its loop's queue. True if it was granted (what it holds must go back).
+  bool leave_locked() noexcept;
+  /// First thing in await_resume: returns idle (done at once), granted, or closed (and marks the
+  /// waiter done); an aborted wait raises CancelledError. A granted waiter still owes its task's
+  /// resume_checked().
+  State take_resume_state();
+
+  TaskCore* task_ = nullptr;  // set when parked
+  EventLoop* loop_ = nullptr;
+  std::mutex* m_ = nullptr;
+  ChannelWaitList* list_ = nullptr;
+};
+
+/// A plain thread blocked on a Channel.
+class ChannelThreadWaiter final : public ChannelWaiter {
+ public:
+  ChannelThreadWaiter() noexcept = default;
+  void notify() noexcept override;
+  /// Links into `list` and blocks until served (returns: an item was handed to it, or a slot
+  /// kept for it) or `limit` passes (nullopt: no limit): then unlinks and raises TimeoutError.
+  /// ChannelClosed if woken by close().
+  void wait(std::unique_lock<std::mutex>& lock, ChannelWaitList& list, std::optional<std::chrono::nanoseconds> limit);
+
+ private:
+  std::condition_variable cv_;
+};
+
+}  // namespace detail
+
+/// A bounded multi-producer multi-consumer channel usable from any loop and any thread. Not
+/// copyable or movable; share it by reference or std::shared_ptr.
+template <class T>
+class Channel {
+  static_assert(!std::is_reference_v<T>, "channel items cannot be references");
+  static_assert(std::is_nothrow_move_constructible_v<T>, "channel items must be nothrow move-constructible");
+
+ public:
+  using value_type = T;
+
+  /// co_await ch.send(item): sends, waiting (parked, not blocking the loop) while the channel is
+  /// full. ChannelClosed if the channel is closed (then or while waiting; the item is not sent).
+  class SendAwaiter final : public detail::ChannelTaskWaiter {
+   public:
+    using is_asyncio_awaitable = void;
+    SendAwaiter(Channel& ch, T&& item) noexcept : ch_(&ch), item_(std::move(item)) {}
+    SendAwaiter(SendAwaiter&& o) noexcept : ChannelTaskWaiter(o), ch_(o.ch_), item_(std::move(o.item_)) {}
+    ~SendAwaiter() {
+      if (!may_be_linked()) return;
+      std::lock_guard lock(ch_->m_);
+      // The task went away (its loop closed) after a slot was kept for it: the slot moves on.
+      if (leave_locked()) ch_->release_reservation_locked();
+    }
+    bool await_ready() const noexcept { return false; }
+    bool await_suspend(std::coroutine_handle<> h) {
+      std::lock_guard lock(ch_->m_);
+      if (ch_->closed_) {
+        chan_state.store(State::closed, std::memory_order_relaxed);  // raised by await_resume
+        return false;
+      }
+      if (ch_->try_send_locked(item_)) return false;
+      park_locked(ch_->m_, ch_->senders_, h, "send to a Channel");
+      return true;
+    }
+    void await_resume() {
+      switch (take_resume_state()) {
+        case State::idle:
+          return;  // sent at once
+        case State::granted:
+          try {
+            task_->resume_checked();
+          } catch (...) {
+            std::lock_guard lock(ch_->m_);
+            ch_->release_reservation_locked();  // not sent; the next sender gets the slot
+            throw;
+          }
+          {
+            std::lock_guard lock(ch_->m_);
+            ch_->fill_reservation_locked(std::move(item_));
+          }
+          return;
+        default:  // closed
+          throw ChannelClosed();
+      }
+    }
+
+   private:
+    Channel* ch_;
+    T item_;
+  };
+
+  /// T v = co_await ch.recv(): the next item, waiting (parked) while the channel is empty.
+  /// ChannelClosed once the channel is closed and empty.
+  class RecvAwaiter final : public detail::ChannelTaskWaiter {
+   public:
+    using is_asyncio_awaitable = void;
+    explicit RecvAwaiter(Channel& ch) noexcept : ch_(&ch) {}
+    RecvAwaiter(RecvAwaiter&& o) noexcept : ChannelTaskWaiter(o), ch_(o.ch_) {}
+    ~RecvAwaiter() {
+      if (!may_be_linked()) return;
+      std::lock_guard lock(ch_->m_);
+      // The task went away (its loop closed) after an item was handed to it: the item goes back.
+      if (leave_locked()) ch_->give_back_locked(std::move(*item_));
+    }
+    bool await_ready() const noexcept { return false; }
+    bool await_suspend(std::coroutine_handle<> h) {
+      std::lock_guard lock(ch_->m_);
+      if (ch_->try_recv_locked(item_)) return false;
+      if (ch_->drained_locked()) {
+        chan_state.store(State::closed, std::memory_order_relaxed);
+        return false;
+      }
+      slot = &item_;
+      park_locked(ch_->m_, ch_->receivers_, h, "receive from a Channel");
+      return true;
+    }
+    T await_resume() {
+      switch (take_resume_state()) {
+        case State::idle:
+          return std::move(*item_);  // taken at once
+        case State::granted:
+          try {
+            task_->resume_checked();
+          } catch (...) {
+            std::lock_guard lock(ch_->m_);
+            ch_->give_back_locked(std::move(*item_));  // never lose a handed item
+            throw;
+          }
+          {
+            std::lock_guard lock(ch_->m_);
+            ch_->received_locked();
+          }
+          return std::move(*item_);
+        default:  // closed
+          throw ChannelClosed();
+      }
+    }
+
+   private:
+    Channel* ch_;
+    std::optional<T> item_;
+  };
+
+  /// A channel holding up to `capacity` items (at least 1: ValueError otherwise).
+  explicit Channel(std::size_t capacity) : cap_(capacity) {
+    if (capacity == 0) throw ValueError("a Channel needs a capacity of at least 1");
+    buf_ = std::allocator<T>().allocate(cap_);
+  }
+  Channel(const Channel&) = delete;
+  Channel& operator=(const Channel&) = delete;
+  /// Destroys the items left. No send or recv may be in progress.
+  ~Channel() {
+    while (size_ > 0) pop_front().~T();
+    std::allocator<T>().deallocate(buf_, cap_);
+  }
+
+  /// From a task on any loop: `co_await ch.send(std::move(item))`.
+  [[nodiscard]] SendAwaiter send(T item) noexcept { return SendAwaiter(*this, std::move(item)); }
+  /// From a task on any loop: `T v = co_await ch.recv()`.
+  [[nodiscard]] RecvAwaiter recv() noexcept { return RecvAwaiter(*this); }
+
+  /// From a plain thread (never a loop's thread: it would block the loop): sends, blocking while
+  /// the channel is full, up to `timeout` seconds (nullopt or +inf: no limit; 0: do not wait).
+  /// TimeoutError if no slot came in time (the item is not sent); ChannelClosed if closed.
+  void send_blocking(T item, std::optional<double> timeout = std::nullopt) {
+    auto limit = detail::blocking_timeout(timeout);
+    std::unique_lock lock(m_);
+    if (closed_) throw ChannelClosed();
+    if (try_send_locked(item)) return;
+    detail::ChannelThreadWaiter w;
+    w.wait(lock, senders_, limit);  // returns with a slot kept for us
+    fill_reservation_locked(std::move(item));
+  }
+  /// From a plain thread: the next item, blocking while the channel is empty, up to `timeout`
+  /// seconds. TimeoutError if none came in time; ChannelClosed once closed and empty.
+  T recv_blocking(std::optional<double> timeout = std::nullopt) {
+    auto limit = detail::blocking_timeout(timeout);
+    std::optional<T> out;
+    std::unique_lock lock(m_);
+    if (try_recv_locked(out)) return std::move(*out);
+    if (drained_locked()) throw ChannelClosed();
+    detail::ChannelThreadWaiter w;
+    w.slot = &out;
+    w.wait(lock, receivers_, limit);  // returns with an item handed to us
+    received_locked();
+    return std::move(*out);
+  }
+
+  /// From anywhere, never waits: sends `item` (moved from) and returns true, or returns false
+  /// (full; `item` untouched). ChannelClosed if closed.
+  bool try_send(T& item) {
+    std::lock_guard lock(m_);
+    if (closed_) throw ChannelClosed();
+    return try_send_locked(item);
+  }
+  bool try_send(T&& item) { return try_send(item); }
+  /// From anywhere, never waits: the next item, or nullopt if there is none now. ChannelClosed
+  /// once closed and empty.
+  std::optional<T> try_recv() {
+    std::optional<T> out;
+    std::lock_guard lock(m_);
+    if (!try_recv_locked(out) && drained_locked()) throw ChannelClosed();
+    return out;
+  }
+
+  /// Closes the channel (idempotent): later sends and waiting senders raise ChannelClosed;
+  /// receivers take the items left, then raise ChannelClosed.
+  void close() noexcept {
+    std::lock_guard lock(m_);
+    closed_ = true;
+    while (detail::ChannelWaiter* s = senders_.pop_front()) wake(s, State::closed);
+    end_receivers_if_drained_locked();
+  }
+  bool is_closed() const {
+    std::lock_guard lock(m_);
+    return closed_;
+  }
+  /// Items in the channel now (a snapshot: other threads may change it at once).
+  std::size_t size() const {
+    std::lock_guard lock(m_);
+    return size_;
+  }
+  std::size_t capacity() const noexcept { return cap_; }
+
+ private:
+  using State = detail::ChannelWaiter::State;
+
+  /// Slots in use: items stored, slots kept for woken senders, items handed to woken receivers.
+  std::size_t used() const noexcept { return size_ + reserved_ + in_flight_; }
+  bool drained_locked() const noexcept { return closed_ && used() == 0; }
+
+  /// Sends `item` (moving it) to the longest-waiting receiver or into the ring; false (item
+  /// untouched) if full or if senders wait already.
+  bool try_send_locked(T& item) noexcept {
+    if (used() == cap_ || !senders_.empty()) return false;
+    deliver_locked(item, false);
+    return true;
+  }
+  /// Takes the next item into `out`; false if there is none.
+  bool try_recv_locked(std::optional<T>& out) noexcept {
+    if (size_ == 0) return false;
+    out.emplace(pop_front());
+    admit_sender_locked();
+    return true;
+  }
+  /// A free slot: to a waiting receiver (which then holds it until it runs), else the ring.
+  void deliver_locked(T& item, bool front) noexcept {
+    if (detail::ChannelWaiter* r = receivers_.pop_front()) {  // they wait only while it is empty
+      static_cast<std::optional<T>*>(r->slot)->emplace(std::move(item));
+      ++in_flight_;
+      wake(r, State::granted);
+    } else if (front) {
+      head_ = head_ == 0 ? cap_ - 1 : head_ - 1;
+      ::new (static_cast<void*>(buf_ + head_)) T(std::move(item));
+      ++size_;
+    } else {
+      push_back(std::move(item));
+    }
+  }
+  /// Keeps the slot just freed for the longest-waiting sender.
+  void admit_sender_locked() noexcept {
+    if (used() == cap_) return;
+    if (detail::ChannelWaiter* s = senders_.pop_front()) {
+      ++reserved_;
+      wake(s, State::granted);
+    }
+  }
+  /// A woken receiver took its item.
+  void received_locked() noexcept {
+    --in_flight_;
+    admit_sender_locked();
+    end_receivers_if_drained_locked();
+  }
+  /// A woken receiver gives its item back (cancelled, or its task went away): to the next waiting
+  /// receiver, else to the front. Its slot stays counted, so it always fits.
+  void give_back_locked(T&& item) noexcept {
+    --in_flight_;
+    deliver_locked(item, true);
+  }
+  /// A woken sender puts its item into the slot kept for it.
+  void fill_reservation_locked(T&& item) noexcept {
+    --reserved_;
+    deliver_locked(item, false);
+  }
+  /// A woken sender gives its slot up (cancelled, or its task went away): to the next sender.
+  void release_reservation_locked() noexcept {
+    --reserved_;
+    admit_sender_locked();
+    end_receivers_if_drained_locked();
+  }
+  /// Closed and nothing left or coming: waiting receivers end with ChannelClosed.
+  void end_receivers_if_drained_locked() noexcept {
+    if (!drained_locked()) return;
+    while (detail::ChannelWaiter* r = receivers_.pop_front()) wake(r, State::closed);
+  }
+  static void wake(detail::ChannelWaiter* w, State why) noexcept {
+    w->chan_state.store(why, std::memory_order_relaxed);
+    w->notify();
+  }
+  void push_back(T&& v) noexcept {
+    std::size_t at = head_ + size_;
+    if (at >= cap_) at -= cap_;
+    ::new (static_cast<void*>(buf_ + at)) T(std::move(v));
+    ++size_;
+  }
+  T pop_front() noexcept {
+    T* p = buf_ + head_;
+    T v(std::move(*p));
+    p->~T();
+    if (++head_ == cap_) head_ = 0;
+    --size_;
+    return v;
+  }
+
+  mutable std::mutex m_;
+  T* buf_ = nullptr;
+  std::size_t cap_;
+  std::size_t head_ = 0;
+  std::size_t size_ = 0;
+  std::size_t reserved_ = 0;
+  std::size_t in_flight_ = 0;
+  detail::ChannelWaitList senders_;
+  detail::ChannelWaitList receivers_;
+  bool closed_ = false;
+};
+
+}  // namespace asyncio

@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: MIT
+// Channel<T>'s untyped part: how a waiting task or thread is parked, woken and cancelled.
+#include "asyncio/channel.hpp"
+
+
+namespace asyncio::detail {
+
+void ChannelTaskWaiter::park_locked(std::mutex& m, ChannelWaitList& list, std::coroutine_handle<> h, const char* what) {
+  task_ = &require_current_task(what);
+  loop_ = task_->loop();
+  m_ = &m;
+  list_ = &list;
+  list.push_back(this);
+  chan_state.store(State::waiting, std::memory_order_relaxed);
+  task_->park(this, h);
+}
+
+void ChannelTaskWaiter::notify() noexcept {
+  // Served from a task of its own loop: schedule it directly. From anywhere else (another loop,
+  // a plain thread): through the loop's remote-wake queue, which needs no allocation. The loop
+  // is alive: the waiter was linked, so its task's frame (which the loop's close destroys, after
+  // unlinking the waiter under this same mutex) still exists.
+  if (t_current_task && t_current_task->loop() == loop_)
+    task_->wake();
+  else
+    loop_->post_remote_wake(this);
+}
+
+void ChannelTaskWaiter::remote_wake() noexcept { task_->wake(); }
+
+bool ChannelTaskWaiter::cancel_wait(const std::string&) noexcept {
+  {
+    std::lock_guard lock(*m_);
+    // Its turn came already: the wake-up is on its way, and await_resume gives back what was
+    // handed to it before raising the cancellation.
+    if (chan_state.load(std::memory_order_relaxed) != State::waiting) return false;
+    list_->remove(this);
+    chan_state.store(State::aborted, std::memory_order_relaxed);
+  }
+  task_->wake();
+  return true;
+}
+
+bool ChannelTaskWaiter::leave_locked() noexcept {
+  State s = chan_state.load(std::memory_order_relaxed);
+  chan_state.store(State::done, std::memory_order_relaxed);
+  if (s == State::waiting) list_->remove(this);
+  if (s != State::granted) return false;
+  loop_->cancel_remote_wake(this);
+  return true;
+}
+
+ChannelWaiter::State ChannelTaskWaiter::take_resume_state() {
+  // Once woken, the waiter is in no list and nobody else writes its state; the wake-up (the
+  // loop's lock, or this very thread) ordered the waker's writes before this read.
+  State s = chan_state.load(std::memory_order_relaxed);
+  if (s == State::idle) return s;
+  chan_state.store(State::done, std::memory_order_relaxed);
+  if (!task_ || s == State::granted) return s;  // never parked (closed at once), or served
+  task_->resume_checked(s == State::aborted);  // aborted: CancelledError; closed: if one is due
+  return s;
+}
+
+void ChannelThreadWaiter::notify() noexcept { cv_.notify_one(); }
+
+void ChannelThreadWaiter::wait(std::unique_lock<std::mutex>& lock, ChannelWaitList& list,
+                               std::optional<std::chrono::nanoseconds> limit) {
+  list.push_back(this);
+  chan_state.store(State::waiting, std::memory_order_relaxed);
+  auto woken = [this] { return chan_state.load(std::memory_order_relaxed) != State::waiting; };
+  if (!limit) {
+    cv_.wait(lock, woken);
+  } else if (!cv_.wait_for(lock, *limit, woken)) {
+    list.remove(this);
+    chan_state.store(State::done, std::memory_order_relaxed);
+    throw TimeoutError();
+  }
+  if (chan_state.load(std::memory_order_relaxed) == State::closed) throw ChannelClosed();
+}
+
+}  // namespace asyncio::detail
