@@ -162,3 +162,20 @@ TEST(LoopSignals, AnExceptionInTheCallbackGoesToTheExceptionHandler) {
     EXPECT_EQ(reported, 1);
   }());
 }
+
+TEST(LoopSignals, TheVirtualClockStillJumpsWhileASignalIsWatched) {
+  auto started = std::chrono::steady_clock::now();
+  asyncio::RunOptions options;
+  options.virtual_time = true;
+  double slept = asyncio::run(
+      []() -> Coro<double> {
+        asyncio::EventLoop& loop = asyncio::get_running_loop();
+        loop.add_signal_handler(SIGUSR1, [] {});
+        double t0 = loop.time();
+        co_await asyncio::sleep(3600);
+        co_return loop.time() - t0;
+      }(),
+      options);
+  EXPECT_DOUBLE_EQ(slept, 3600.0);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(30));
+}

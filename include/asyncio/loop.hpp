@@ -386,7 +386,9 @@ class EventLoop {
   void set_fd_callback(int fd, detail::Ref<detail::HandleState> FdWatch::*slot, std::function<void()> fn);
   /// remove_reader / remove_writer.
   bool clear_fd_callback(int fd, detail::Ref<detail::HandleState> FdWatch::*slot);
-  bool has_watched_fds() const noexcept { return watched_fds_ > 0; }
+  // The signal pipe does not count: like call_soon_threadsafe, a signal comes from outside, and
+  // the virtual clock must still jump while the loop watches for one.
+  bool has_watched_fds() const noexcept { return watched_fds_ > signal_fds_; }
   void destroy_pending_tasks() noexcept;
 
   std::shared_ptr<Poller> poller_;
@@ -422,7 +424,9 @@ class EventLoop {
   bool instrumented_ = false;
   std::shared_ptr<detail::LoopHooks> hooks_;
   std::unique_ptr<detail::SignalHandlers> signals_;  // made by the first add_signal_handler
+  std::size_t signal_fds_ = 0;  // 1 while SignalHandlers watches its pipe
   friend struct detail::Introspect;
+  friend class detail::SignalHandlers;
   // Last, so destroyed first: threads stop posting before anything else goes (threads.hpp).
   detail::LoopThreadsSlot threads_slot_;
 };

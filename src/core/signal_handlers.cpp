@@ -23,6 +23,7 @@ SignalHandlers::SignalHandlers(EventLoop& loop) : loop_(loop), callbacks_(static
     os::set_nonblocking(read_fd_);
     os::set_nonblocking(write_fd_);
     loop_.set_fd_listener(read_fd_, this, poll_readable);
+    loop_.signal_fds_ = 1;
   } catch (...) {
     os::close_fd(read_fd_);
     os::close_fd(write_fd_);
@@ -45,6 +46,7 @@ void SignalHandlers::release() noexcept {
     if (!loop_.is_closed()) loop_.set_fd_listener(read_fd_, nullptr, 0);
   } catch (...) {
   }
+  loop_.signal_fds_ = 0;
   os::close_fd(read_fd_);
   os::close_fd(write_fd_);
   read_fd_ = write_fd_ = -1;
