@@ -179,14 +179,16 @@ class Channel {
   static_assert(std::is_nothrow_move_constructible_v<T>, "channel items must be nothrow move-constructible");
 
  public:
-  using value_type = T;
+  using value_type = T;  ///< the item type
 
   /// co_await ch.send(item): sends, waiting (parked, not blocking the loop) while the channel is
   /// full. ChannelClosed if the channel is closed (then or while waiting; the item is not sent).
   class SendAwaiter final : public detail::ChannelTaskWaiter {
    public:
-    using is_asyncio_awaitable = void;
+    using is_asyncio_awaitable = void;  ///< marks it as an awaitable of this library
+    /// Holds `item` until it is sent.
     SendAwaiter(Channel& ch, T&& item) noexcept : ch_(&ch), item_(std::move(item)) {}
+    /// Moves a send not yet awaited.
     SendAwaiter(SendAwaiter&& o) noexcept : ChannelTaskWaiter(o), ch_(o.ch_), item_(std::move(o.item_)) {}
     ~SendAwaiter() {
       if (!may_be_linked()) return;
@@ -194,7 +196,9 @@ class Channel {
       // The task went away (its loop closed) after a slot was kept for it: the slot moves on.
       if (leave_locked()) ch_->release_reservation_locked();
     }
+    /// Always goes through await_suspend, which takes the channel's lock.
     bool await_ready() const noexcept { return false; }
+    /// Sends at once if there is room, else parks the task among the senders.
     bool await_suspend(std::coroutine_handle<> h) {
       std::lock_guard lock(ch_->m_);
       if (ch_->closed_) {
@@ -205,6 +209,7 @@ class Channel {
       park_locked(ch_->m_, ch_->senders_, h, "send to a Channel");
       return true;
     }
+    /// Completes the send, or raises ChannelClosed or the task's CancelledError (nothing sent).
     void await_resume() {
       switch (take_resume_state()) {
         case State::idle:
@@ -236,8 +241,10 @@ class Channel {
   /// ChannelClosed once the channel is closed and empty.
   class RecvAwaiter final : public detail::ChannelTaskWaiter {
    public:
-    using is_asyncio_awaitable = void;
+    using is_asyncio_awaitable = void;  ///< marks it as an awaitable of this library
+    /// A receive from `ch`.
     explicit RecvAwaiter(Channel& ch) noexcept : ch_(&ch) {}
+    /// Moves a receive not yet awaited.
     RecvAwaiter(RecvAwaiter&& o) noexcept : ChannelTaskWaiter(o), ch_(o.ch_) {}
     ~RecvAwaiter() {
       if (!may_be_linked()) return;
@@ -245,7 +252,9 @@ class Channel {
       // The task went away (its loop closed) after an item was handed to it: the item goes back.
       if (leave_locked()) ch_->give_back_locked(std::move(*item_));
     }
+    /// Always goes through await_suspend, which takes the channel's lock.
     bool await_ready() const noexcept { return false; }
+    /// Takes an item at once if there is one, else parks the task among the receivers.
     bool await_suspend(std::coroutine_handle<> h) {
       std::lock_guard lock(ch_->m_);
       if (ch_->try_recv_locked(item_)) return false;
@@ -257,6 +266,7 @@ class Channel {
       park_locked(ch_->m_, ch_->receivers_, h, "receive from a Channel");
       return true;
     }
+    /// The item, or ChannelClosed, or the task's CancelledError (the item, if any, goes back).
     T await_resume() {
       switch (take_resume_state()) {
         case State::idle:
@@ -336,6 +346,7 @@ class Channel {
     if (closed_) throw ChannelClosed();
     return try_send_locked(item);
   }
+  /// try_send of an rvalue (moved only when it is sent).
   bool try_send(T&& item) { return try_send(item); }
   /// From anywhere, never waits: the next item, or nullopt if there is none now. ChannelClosed
   /// once closed and empty.
@@ -354,6 +365,7 @@ class Channel {
     while (detail::ChannelWaiter* s = senders_.pop_front()) wake(s, State::closed);
     end_receivers_if_drained_locked();
   }
+  /// True once close() was called.
   bool is_closed() const {
     std::lock_guard lock(m_);
     return closed_;
@@ -363,6 +375,7 @@ class Channel {
     std::lock_guard lock(m_);
     return size_;
   }
+  /// The most items the channel holds.
   std::size_t capacity() const noexcept { return cap_; }
 
  private:
