@@ -420,7 +420,7 @@ TEST(Subprocess, CancellingCommunicateLeavesTheChildRunning) {
   run_loop([]() -> Coro<void> {
     SubprocessOptions o;
     o.stdout = PIPE;
-    Process p = co_await asyncio::create_subprocess_shell("echo partial; sleep 30", o);
+    Process p = co_await asyncio::create_subprocess_shell("echo partial; exec sleep 30", o);
     EXPECT_THROW(co_await asyncio::wait_for(p.communicate(), 0.2), asyncio::TimeoutError);
     EXPECT_FALSE(p.returncode().has_value());
     p.kill();

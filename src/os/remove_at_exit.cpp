@@ -71,10 +71,4 @@ void forget_at_exit() noexcept {
   g_owner.store(0);
 }
 
-bool removal_handler_installed(int sig) noexcept {
-  struct sigaction current {};
-  return ::sigaction(sig, nullptr, &current) == 0 && !(current.sa_flags & SA_SIGINFO) &&
-         current.sa_handler == on_terminating_signal;
-}
-
 }  // namespace asyncio::detail::os

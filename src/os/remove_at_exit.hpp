@@ -22,8 +22,4 @@ bool remove_at_exit(const std::string& path) noexcept;
 /// Stops removing the path given to remove_at_exit (the owner removed it itself).
 void forget_at_exit() noexcept;
 
-/// True if `sig`'s handler now is the one remove_at_exit installed: for the program, the default
-/// disposition still (the process dies of the signal), which Runner may take over.
-bool removal_handler_installed(int sig) noexcept;
-
 }  // namespace asyncio::detail::os

@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "os/signals.hpp"
 
-#include "os/remove_at_exit.hpp"
-
 #include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -78,10 +76,8 @@ bool unroute_signal(int sig, int wakeup_fd) noexcept {
 
 bool signal_is_default(int sig) noexcept {
   struct sigaction current;
-  if (::sigaction(sig, nullptr, &current) != 0) return false;
-  if (!(current.sa_flags & SA_SIGINFO) && current.sa_handler == SIG_DFL) return true;
-  // The inspection socket's clean-up handler only adds a file removal to the default action.
-  return removal_handler_installed(sig);
+  return ::sigaction(sig, nullptr, &current) == 0 && !(current.sa_flags & SA_SIGINFO) &&
+         current.sa_handler == SIG_DFL;
 }
 
 bool on_main_thread() noexcept { return ::syscall(SYS_gettid) == ::getpid(); }

@@ -31,8 +31,9 @@ RouteError route_signal(int sig, int wakeup_fd) noexcept;
 /// Puts back the disposition route_signal() replaced. False if `sig` is not routed to `wakeup_fd`.
 bool unroute_signal(int sig, int wakeup_fd) noexcept;
 
-/// True if `sig`'s disposition is SIG_DFL (nobody installed a handler), or only the inspection
-/// socket's clean-up handler (remove_at_exit.hpp), which keeps the default action.
+/// True if `sig`'s disposition is SIG_DFL (nobody installed a handler). The inspection socket's
+/// clean-up handler (remove_at_exit.hpp) counts as a handler: with ASYNCIO_INSPECT on, Ctrl-C
+/// removes the socket and ends the process, as without the library.
 bool signal_is_default(int sig) noexcept;
 
 /// True on the process's initial thread (where Python allows signal handlers).
