@@ -157,12 +157,11 @@ void SubprocessTransportImpl::kill() { send_signal(os::sigkill()); }
 
 // ---- events ----------------------------------------------------------------------------------------
 
-void SubprocessTransportImpl::protocol_call(const char* what, const std::function<void()>& fn) noexcept {
+void SubprocessTransportImpl::report_protocol_error(const char* what) noexcept {
   try {
-    if (protocol_) fn();
-  } catch (...) {
     loop_.call_exception_handler({std::string("Exception in SubprocessProtocol.") + what + "()",
                                   std::current_exception(), {}, {}});
+  } catch (...) {
   }
 }
 

@@ -56,7 +56,17 @@ class SubprocessTransportImpl final : public SubprocessTransport, private CloseH
   void call_connection_lost() noexcept;
   /// Runs `fn` now if the protocol is connected, else once it is (Python's _call / _pending_calls).
   void call(std::function<void()> fn) noexcept;
-  void protocol_call(const char* what, const std::function<void()>& fn) noexcept;
+  /// Calls the protocol (`fn`); what escapes goes to the exception handler. A template, not a
+  /// std::function: pipe_data_received runs it for every chunk a child writes.
+  template <class Fn>
+  void protocol_call(const char* what, Fn&& fn) noexcept {
+    try {
+      if (protocol_) fn();
+    } catch (...) {
+      report_protocol_error(what);
+    }
+  }
+  void report_protocol_error(const char* what) noexcept;
   void loop_closing() noexcept override;
 
   EventLoop& loop_;
