@@ -32,7 +32,7 @@ std::exception_ptr connection_error(int err, const std::string& what) {
   return std::make_exception_ptr(std::system_error(err, std::system_category(), what));
 }
 
-std::string format_seconds(double s) {
+std::string format_timeout(double s) {
   char text[32];
   std::snprintf(text, sizeof text, "%g", s);
   return text;
@@ -43,9 +43,9 @@ std::string format_seconds(double s) {
 void check_ssl_timeouts(double handshake_timeout, double shutdown_timeout) {
   // Python's SSLProtocol: positive numbers only (NaN is none); +inf waits without a limit.
   if (!(handshake_timeout > 0))
-    throw ValueError("ssl_handshake_timeout should be a positive number, got " + format_seconds(handshake_timeout));
+    throw ValueError("ssl_handshake_timeout should be a positive number, got " + format_timeout(handshake_timeout));
   if (!(shutdown_timeout > 0))
-    throw ValueError("ssl_shutdown_timeout should be a positive number, got " + format_seconds(shutdown_timeout));
+    throw ValueError("ssl_shutdown_timeout should be a positive number, got " + format_timeout(shutdown_timeout));
 }
 
 namespace {
@@ -134,7 +134,7 @@ void SSLProtocol::connection_made(Transport& transport) {
     auto p = self.lock();
     if (!p || p->state_ != State::handshake) return;
     p->fail_handshake(connection_error(ECONNABORTED, "SSL handshake is taking longer than " +
-                                                         format_seconds(p->options_.handshake_timeout) +
+                                                         format_timeout(p->options_.handshake_timeout) +
                                                          " seconds: aborting the connection"));
   });
   do_handshake();
