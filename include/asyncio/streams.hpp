@@ -43,6 +43,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -213,6 +214,11 @@ namespace detail {
 /// whose pause_writing / resume_writing / connection_lost the caller forwards from the transport
 /// so that drain() and wait_closed() work: the subprocess layer's stdin.
 std::pair<StreamWriter, std::shared_ptr<BaseProtocol>> make_stream_writer(std::shared_ptr<Transport> transport);
+/// Room at the end of `reader`'s buffer for a transport to read into (a BufferedProtocol's
+/// get_buffer), then how much it wrote there (buffer_updated): the subprocess layer feeds a
+/// child's output to its StreamReader this way, without a copy.
+std::span<char> reader_get_buffer(StreamReader& reader);
+void reader_buffer_updated(StreamReader& reader, std::size_t nbytes);
 }  // namespace detail
 
 }  // namespace asyncio

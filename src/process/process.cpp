@@ -37,7 +37,7 @@ Coro<std::pair<std::shared_ptr<SubprocessTransport>, std::shared_ptr<SubprocessP
 /// Python's SubprocessStreamProtocol: the child's stdout and stderr pipes feed StreamReaders, its
 /// stdin pipe is a StreamWriter; the transport closes once the child has ended and every pipe
 /// has closed.
-class SubprocessStreamProtocol final : public SubprocessProtocol {
+class SubprocessStreamProtocol final : public SubprocessProtocol, public BufferedPipeReceiver {
  public:
   SubprocessStreamProtocol(std::ptrdiff_t limit, const SubprocessOptions& options) : limit_(limit) {
     if (options.stdout == subprocess::PIPE) stdout_.emplace(limit);
@@ -61,6 +61,14 @@ class SubprocessStreamProtocol final : public SubprocessProtocol {
   }
   void pipe_data_received(int fd, std::string_view data) override {
     if (StreamReader* r = reader(fd)) r->feed_data(data);
+  }
+  // The child's output is read straight into its StreamReader's buffer.
+  std::span<char> pipe_get_buffer(int fd) override {
+    if (StreamReader* r = reader(fd)) return reader_get_buffer(*r);
+    throw RuntimeError("no StreamReader for the child's descriptor " + std::to_string(fd));
+  }
+  void pipe_buffer_updated(int fd, std::size_t nbytes) override {
+    if (StreamReader* r = reader(fd)) reader_buffer_updated(*r, nbytes);
   }
   void pipe_connection_lost(int fd, std::exception_ptr exc) override {
     if (fd == 0) {

@@ -36,6 +36,28 @@ class SubprocessTransportImpl::PipeProtocol final : public Protocol {
   int fd_;
 };
 
+/// A read pipe's protocol when the subprocess protocol is a BufferedPipeReceiver: the pipe
+/// transport reads into the receiver's buffer.
+class SubprocessTransportImpl::BufferedPipeProtocol final : public BufferedProtocol {
+ public:
+  BufferedPipeProtocol(std::weak_ptr<SubprocessTransportImpl> owner, int fd) : owner_(std::move(owner)), fd_(fd) {}
+  std::span<char> get_buffer(std::size_t) override {
+    auto o = owner_.lock();
+    if (!o) throw RuntimeError("the subprocess transport is gone");
+    return o->pipe_get_buffer(fd_);
+  }
+  void buffer_updated(std::size_t nbytes) override {
+    if (auto o = owner_.lock()) o->pipe_buffer_updated(fd_, nbytes);
+  }
+  void connection_lost(std::exception_ptr exc) override {
+    if (auto o = owner_.lock()) o->pipe_connection_lost(fd_, std::move(exc));
+  }
+
+ private:
+  std::weak_ptr<SubprocessTransportImpl> owner_;
+  int fd_;
+};
+
 namespace {
 
 /// The descriptors made for one spawn; what is still held here is closed when it goes away.
@@ -77,7 +99,7 @@ int stdio_target(const std::optional<int>& choice, int fd, SpawnFds& fds) {
 }  // namespace
 
 SubprocessTransportImpl::SubprocessTransportImpl(EventLoop& loop, std::shared_ptr<SubprocessProtocol> protocol)
-    : loop_(loop), protocol_(std::move(protocol)) {}
+    : loop_(loop), protocol_(std::move(protocol)), receiver_(dynamic_cast<BufferedPipeReceiver*>(protocol_.get())) {}
 
 SubprocessTransportImpl::~SubprocessTransportImpl() {
   if (hooked_) loop_.remove_close_hook(this);
@@ -112,8 +134,13 @@ void SubprocessTransportImpl::start(const std::vector<std::string>& argv, const 
     if (fds.parent[fd] < 0) continue;
     int mine = fds.parent[fd];
     fds.parent[fd] = -1;  // open_pipe_transport owns it now, whatever happens
+    std::shared_ptr<StreamProtocolBase> pipe_protocol;
+    if (fd != 0 && receiver_)
+      pipe_protocol = std::make_shared<BufferedPipeProtocol>(self, fd);
+    else
+      pipe_protocol = std::make_shared<PipeProtocol>(self, fd);
     pipes_[fd] = open_pipe_transport(loop_, mine, fd == 0 ? PipeDirection::write : PipeDirection::read,
-                                     std::make_shared<PipeProtocol>(self, fd), Future<void>());
+                                     std::move(pipe_protocol), Future<void>());
     pipe_open_[fd] = true;
   }
   self_ = self;
@@ -142,6 +169,7 @@ void SubprocessTransportImpl::set_protocol(std::shared_ptr<BaseProtocol> protoco
   auto p = std::dynamic_pointer_cast<SubprocessProtocol>(protocol);
   if (!p) throw ValueError("a subprocess transport needs a SubprocessProtocol");
   protocol_ = std::move(p);
+  receiver_ = dynamic_cast<BufferedPipeReceiver*>(protocol_.get());
 }
 
 // ---- signals ---------------------------------------------------------------------------------------
@@ -184,6 +212,20 @@ void SubprocessTransportImpl::pipe_data_received(int fd, std::string_view data) 
   call([this, fd, copy = std::string(data)] {
     protocol_call("pipe_data_received", [&] { protocol_->pipe_data_received(fd, copy); });
   });
+}
+
+std::span<char> SubprocessTransportImpl::pipe_get_buffer(int fd) {
+  if (BufferedPipeReceiver* r = live_receiver()) return r->pipe_get_buffer(fd);
+  scratch_.resize(64 * 1024);
+  return {scratch_.data(), scratch_.size()};
+}
+
+void SubprocessTransportImpl::pipe_buffer_updated(int fd, std::size_t nbytes) noexcept {
+  if (BufferedPipeReceiver* r = live_receiver()) {
+    protocol_call("pipe_data_received", [&] { r->pipe_buffer_updated(fd, nbytes); });
+    return;
+  }
+  pipe_data_received(fd, std::string_view(scratch_.data(), nbytes));
 }
 
 void SubprocessTransportImpl::pipe_connection_lost(int fd, std::exception_ptr exc) noexcept {

@@ -6,6 +6,8 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
+#include <string>
 #include <vector>
 
 #include "asyncio/future.hpp"
@@ -14,6 +16,20 @@
 #include "process/child_watcher.hpp"
 
 namespace asyncio::detail {
+
+/// A subprocess protocol that takes the child's output in its own buffers: the pipe transports
+/// read straight into them (BufferedProtocol), where pipe_data_received would need a copy. The
+/// stream protocol of create_subprocess_exec/_shell is one: output lands in the StreamReader.
+class BufferedPipeReceiver {
+ public:
+  /// Room for the next read from the child's descriptor `fd` (1 or 2); never empty.
+  virtual std::span<char> pipe_get_buffer(int fd) = 0;
+  /// `nbytes` bytes were read into the start of that room.
+  virtual void pipe_buffer_updated(int fd, std::size_t nbytes) = 0;
+
+ protected:
+  ~BufferedPipeReceiver() = default;
+};
 
 /// One child, its pipe transports and its protocol. Keeps itself alive (self_) from start() until
 /// the protocol's connection_lost: the child has ended and every pipe is closed.
@@ -44,12 +60,19 @@ class SubprocessTransportImpl final : public SubprocessTransport, private CloseH
 
   // ---- from the pipes' protocols ----
   void pipe_data_received(int fd, std::string_view data) noexcept;
+  /// The buffered read path (BufferedPipeReceiver); before connection_made, or once the protocol
+  /// is one that is not a receiver, a scratch buffer whose bytes go to pipe_data_received.
+  std::span<char> pipe_get_buffer(int fd);
+  void pipe_buffer_updated(int fd, std::size_t nbytes) noexcept;
   void pipe_connection_lost(int fd, std::exception_ptr exc) noexcept;
   void pipe_pause_writing() noexcept;
   void pipe_resume_writing() noexcept;
 
  private:
   class PipeProtocol;
+  class BufferedPipeProtocol;
+  /// The protocol as a receiver, when it is one and is connected: the buffered path is live.
+  BufferedPipeReceiver* live_receiver() const noexcept { return connected_ ? receiver_ : nullptr; }
   void connect_pipes(const std::array<int, 3>& parent_ends);
   void process_exited(int returncode) noexcept;
   void try_finish() noexcept;
@@ -71,6 +94,8 @@ class SubprocessTransportImpl final : public SubprocessTransport, private CloseH
 
   EventLoop& loop_;
   std::shared_ptr<SubprocessProtocol> protocol_;
+  BufferedPipeReceiver* receiver_ = nullptr;  // protocol_ as a receiver, if it is one
+  std::string scratch_;                       // pipe_get_buffer's room when receiver_ is not live
   std::shared_ptr<SubprocessTransportImpl> self_;
   std::unique_ptr<ChildWatcher> watcher_;
   std::array<std::shared_ptr<Transport>, 3> pipes_{};

@@ -603,6 +603,10 @@ Coro<StreamWriter> open_write_pipe(int fd) {
   co_return StreamWriter(std::make_shared<detail::WriterCore>(std::move(made.first), p, nullptr, &get_running_loop()));
 }
 
+std::span<char> detail::reader_get_buffer(StreamReader& reader) { return reader.state()->get_buffer(); }
+
+void detail::reader_buffer_updated(StreamReader& reader, std::size_t nbytes) { reader.state()->buffer_updated(nbytes); }
+
 std::pair<StreamWriter, std::shared_ptr<BaseProtocol>> detail::make_stream_writer(std::shared_ptr<Transport> transport) {
   auto p = std::make_shared<detail::StreamProtocolImpl>(nullptr, nullptr);
   p->connection_made(*transport);
