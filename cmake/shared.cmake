@@ -2,18 +2,19 @@
 # libasyncio.so (BUILD_SHARED_LIBS=ON): a SONAME that names the ABI (libasyncio.so.0 while the
 # API is 0.x), the full version on the file, and only the library's own symbols exported.
 #
-# Which symbols leave the library is decided at link time, by a version script
-# (cmake/asyncio.map): the asyncio:: names (with their vtables, type information and guards) are
-# exported, everything else - the std:: template instantiations the library makes for itself,
-# helpers in unnamed namespaces - stays local. We chose this over -fvisibility=hidden with an
-# ASYNCIO_API macro on each public declaration: the public headers are mostly templates and
-# inline functions whose every out-of-line callee (many in asyncio::detail) would need the macro,
-# a forgotten one is a link error that only a shared build shows, and the headers stay free of
-# build plumbing. The cost: the asyncio::detail classes only the sources use (the socket and TLS
-# transports, the server core) are exported too. Marking them hidden with a pragma in their
-# private headers does not work, as GCC gives a class the visibility of its first declaration
-# and some are forward-declared in public headers. tests/package checks that every exported
-# name is asyncio's and that consumers and asyncio-inspect link against the .so alone.
+# Which symbols leave the library is decided twice:
+# - at compile time, by visibility: the library is compiled with -fvisibility=hidden, and every
+#   public header opens with `#pragma GCC visibility push(default)` (tests/layers_test.cpp checks
+#   that each one does). GCC and clang give a function or class the visibility of its first
+#   declaration, so what a public header declares (asyncio::detail included: its templates and
+#   inline functions call those) is exported, and what only the sources declare - the OS layer,
+#   the socket, pipe and TLS transports, the child watcher, the diagnostics' machinery - is not.
+#   No per-declaration macro: the headers stay free of build plumbing and none can be forgotten.
+# - at link time, by a version script (cmake/asyncio.map): of those, only asyncio's names; the std::
+#   template instantiations the library makes for itself stay local.
+# tests/package checks that every exported name is asyncio's, that the OS layer and the
+# transports are not exported, and that consumers and asyncio-inspect link against the .so alone.
+set_target_properties(asyncio PROPERTIES CXX_VISIBILITY_PRESET hidden)
 set_target_properties(asyncio PROPERTIES
   VERSION ${PROJECT_VERSION}
   SOVERSION ${PROJECT_VERSION_MAJOR})

@@ -271,6 +271,25 @@ TEST(Layers, EveryPublicHeaderHasALayer) {
   for (const auto& [h, layer] : kPublicHeaderLayer) EXPECT_TRUE(on_disk.count(h)) << "asyncio/" << h << " is gone";
 }
 
+// libasyncio.so exports what the public headers declare and nothing the sources alone declare
+// (cmake/shared.cmake): each public header must open a default-visibility region and close it.
+TEST(Layers, EveryPublicHeaderExportsWhatItDeclares) {
+  fs::path inc = source_root() / "include" / "asyncio";
+  std::vector<fs::path> headers;
+  for (const auto& entry : fs::recursive_directory_iterator(inc))
+    if (entry.is_regular_file() && entry.path().extension() == ".hpp") headers.push_back(entry.path());
+  for (const std::string& h : kGeneratedHeaders) headers.push_back(source_root() / "cmake" / (h + ".in"));
+  for (const fs::path& h : headers) {
+    std::string text = read_file(h);
+    std::size_t once = text.find("#pragma once\n");
+    std::size_t push = text.find("#pragma GCC visibility push(default)");
+    std::size_t pop = text.rfind("#pragma GCC visibility pop");
+    EXPECT_TRUE(once != std::string::npos && push == once + 13) << h << ": no visibility push(default) after #pragma once";
+    EXPECT_TRUE(pop != std::string::npos && text.find_first_not_of(" \n", text.find('\n', pop)) == std::string::npos)
+        << h << ": no visibility pop at the end";
+  }
+}
+
 // The checker itself, on made-up files: each kind of breach is reported with its file and line.
 
 TEST(Layers, CheckerReportsAnUpwardIncludeWithFileAndLine) {

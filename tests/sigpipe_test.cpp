@@ -248,4 +248,57 @@ TEST_F(DefaultSigpipe, SendfileDoesNotSwallowASigpipeThatWasAlreadyPending) {
   EXPECT_EQ(sigismember(&pending, SIGPIPE), 1);
 }
 
+bool sigpipe_blocked_here() {
+  sigset_t mask;
+  sigemptyset(&mask);
+  ::pthread_sigmask(SIG_BLOCK, nullptr, &mask);
+  return sigismember(&mask, SIGPIPE) == 1;
+}
+
+bool sigpipe_pending_here() {
+  sigset_t pending;
+  sigemptyset(&pending);
+  ::sigpending(&pending);
+  return sigismember(&pending, SIGPIPE) == 1;
+}
+
+TEST_F(DefaultSigpipe, TheRunningLoopBlocksItOnItsThreadAndGivesTheMaskBack) {
+  bool blocked_while_running = false;
+  run_loop([](bool& seen) -> Coro<void> {
+    seen = sigpipe_blocked_here();
+    co_return;
+  }(blocked_while_running));
+  EXPECT_TRUE(blocked_while_running);
+  EXPECT_FALSE(sigpipe_blocked_here());
+}
+
+TEST_F(DefaultSigpipe, ARawWriteOnTheLoopThreadIsEpipeAndLeavesNothingPending) {
+  // Python ignores SIGPIPE: a write of the application's own, in a coroutine, fails with EPIPE.
+  int err = 0;
+  run_loop([](int& out) -> Coro<void> {
+    int fds[2];
+    if (::pipe(fds) != 0) throw std::system_error(errno, std::system_category(), "pipe");
+    ::close(fds[0]);
+    out = ::write(fds[1], "x", 1) < 0 ? errno : 0;
+    ::close(fds[1]);
+    co_return;
+  }(err));
+  EXPECT_EQ(err, EPIPE);
+  EXPECT_FALSE(sigpipe_pending_here());  // consumed before the mask came back: the test lives
+}
+
+TEST(SigpipeElsewhere, ALoopLeavesAnIgnoredOrHandledSigpipeAlone) {
+  struct sigaction ign {}, old {};
+  ign.sa_handler = SIG_IGN;
+  sigemptyset(&ign.sa_mask);
+  ASSERT_EQ(::sigaction(SIGPIPE, &ign, &old), 0);
+  bool blocked_while_running = true;
+  run_loop([](bool& seen) -> Coro<void> {
+    seen = sigpipe_blocked_here();
+    co_return;
+  }(blocked_while_running));
+  ::sigaction(SIGPIPE, &old, nullptr);
+  EXPECT_FALSE(blocked_while_running);
+}
+
 }  // namespace

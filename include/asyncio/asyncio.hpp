@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The whole library: `#include <asyncio/asyncio.hpp>`.
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 #include "asyncio/coro.hpp"
 #include "asyncio/errors.hpp"
@@ -35,3 +36,4 @@
 #include "asyncio/inspect.hpp"
 #include "asyncio/trace.hpp"
 #include "asyncio/watchdog.hpp"
+#pragma GCC visibility pop

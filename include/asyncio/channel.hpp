@@ -27,6 +27,7 @@
 //  - T must be nothrow move-constructible (move-only types are fine).
 //  - The channel must outlive every send and recv in progress on it.
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 #include <atomic>
 #include <chrono>
@@ -481,3 +482,4 @@ class Channel {
 };
 
 }  // namespace asyncio
+#pragma GCC visibility pop

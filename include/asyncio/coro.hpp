@@ -13,6 +13,7 @@
 // A foreign awaitable is rejected at compile time: it could resume the coroutine from anywhere,
 // behind the loop's back. Bridge such code with a Future (see docs/overview.md).
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 #include <coroutine>
 #include <exception>
@@ -323,3 +324,4 @@ std::invoke_result_t<std::decay_t<F>&, std::decay_t<Args>&&...> make_coro(F&& fn
 }
 
 }  // namespace asyncio
+#pragma GCC visibility pop

@@ -12,6 +12,7 @@
 // dropped. Failures are std::system_error in gai_category() (the EAI_* code; EAI_SYSTEM is reported
 // with the errno in std::system_category()).
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 #include <netdb.h>
 
@@ -59,3 +60,4 @@ std::pair<std::string, std::string> getnameinfo_blocking(const SocketAddress& ad
 }  // namespace detail
 
 }  // namespace asyncio
+#pragma GCC visibility pop

@@ -7,6 +7,7 @@
 // never swallows a cancellation by accident. Everything else derives from asyncio::Error, itself a
 // std::runtime_error. OS errors are std::system_error, as the standard library throws them.
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 #include <exception>
 #include <optional>
@@ -201,3 +202,4 @@ class LimitOverrunError : public ValueError {
 };
 
 }  // namespace asyncio
+#pragma GCC visibility pop

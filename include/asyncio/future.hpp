@@ -12,6 +12,7 @@
 // Futures belong to one loop and one thread; the loop must outlive them, as an io_context must
 // outlive its handlers.
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 #include <coroutine>
 #include <cstdint>
@@ -172,3 +173,4 @@ Future<T> EventLoop::create_future() {
 }
 
 }  // namespace asyncio
+#pragma GCC visibility pop

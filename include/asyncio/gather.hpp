@@ -11,6 +11,7 @@
 // Cancelling the gather (or the task awaiting it) cancels every child. A void child gives
 // std::monostate.
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 #include <functional>
 #include <memory>
@@ -223,3 +224,4 @@ Future<std::vector<Outcome<detail::Stored<detail::value_of<A>>>>> gather(ReturnE
 }
 
 }  // namespace asyncio
+#pragma GCC visibility pop

@@ -33,6 +33,7 @@
 // Locations come from std::source_location-style builtins recorded at each co_await: no debug
 // information is needed. All functions here run on the loop's thread.
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 #include <coroutine>
 #include <cstdint>
@@ -164,3 +165,4 @@ std::string inspection_socket_path(long pid);
 std::vector<std::string> inspection_socket_candidates(long pid);
 
 }  // namespace asyncio
+#pragma GCC visibility pop

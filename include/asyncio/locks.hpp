@@ -22,6 +22,7 @@
 //    cancelled Condition.wait re-acquires the lock before raising CancelledError.
 //  - A wait allocates nothing: the waiter is the awaiter, in the waiting task's coroutine frame.
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 #include <coroutine>
 #include <cstddef>
@@ -364,3 +365,4 @@ class Barrier {
 };
 
 }  // namespace asyncio
+#pragma GCC visibility pop

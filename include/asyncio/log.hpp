@@ -2,6 +2,7 @@
 // Where the library's diagnostics go (the loop's default exception handler, debug-mode reports).
 // Python routes these to the "asyncio" logger; we route them to one replaceable sink.
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 #include <functional>
 #include <string_view>
@@ -22,3 +23,4 @@ LogSink set_log_sink(LogSink sink);
 void log(LogLevel level, std::string_view text);
 
 }  // namespace asyncio
+#pragma GCC visibility pop

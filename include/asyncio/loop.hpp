@@ -13,6 +13,7 @@
 //
 // The loop is not thread-safe, except call_soon_threadsafe(), which any thread may call.
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 #include <atomic>
 #include <chrono>
@@ -444,3 +445,4 @@ void set_event_loop(std::shared_ptr<EventLoop> loop);
 std::shared_ptr<EventLoop> new_event_loop(LoopOptions options = {});
 
 }  // namespace asyncio
+#pragma GCC visibility pop

@@ -2,6 +2,7 @@
 // Outcome<T>: a value or the exception that replaced it. What gather(return_exceptions, ...)
 // returns for each child, where Python would return the exception object in the result list.
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 #include <exception>
 #include <utility>
@@ -45,3 +46,4 @@ class Outcome {
 };
 
 }  // namespace asyncio
+#pragma GCC visibility pop

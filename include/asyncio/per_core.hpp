@@ -21,6 +21,7 @@
 // there cancels every loop's main task (run_per_core then returns); Ctrl-C (SIGINT, main thread)
 // does the same and then raises KeyboardInterrupt, as asyncio::run does.
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 #include <cstddef>
 #include <functional>
@@ -63,3 +64,4 @@ void run_per_core(PerCoreMain fn, PerCoreOptions options = {});
 void run_per_core(PerCoreMain fn, std::size_t loops);
 
 }  // namespace asyncio
+#pragma GCC visibility pop

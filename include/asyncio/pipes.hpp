@@ -21,6 +21,7 @@
 // pause_reading() on a write pipe) throw RuntimeError. A write to a pipe whose reader has gone
 // fails the transport with EPIPE and never raises SIGPIPE, whatever the process's disposition.
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 #include <memory>
 #include <utility>
@@ -59,3 +60,4 @@ Coro<std::pair<std::shared_ptr<Transport>, std::shared_ptr<detail::factory_proto
 }
 
 }  // namespace asyncio
+#pragma GCC visibility pop

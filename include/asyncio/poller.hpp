@@ -5,6 +5,7 @@
 // at most this long?". Everything platform-specific (epoll today, io_uring later) lives behind this
 // small interface; nothing above the loop includes an OS polling header.
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 #include <chrono>
 #include <cstdint>
@@ -49,3 +50,4 @@ class Poller {
 std::unique_ptr<Poller> make_poller();
 
 }  // namespace asyncio
+#pragma GCC visibility pop

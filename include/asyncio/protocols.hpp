@@ -23,6 +23,7 @@
 //     void data_received(std::string_view data) override { transport->write(data); }
 //   };
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 #include <cstddef>
 #include <exception>
@@ -95,3 +96,4 @@ class DatagramProtocol : public BaseProtocol {
 };
 
 }  // namespace asyncio
+#pragma GCC visibility pop

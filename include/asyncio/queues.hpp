@@ -20,6 +20,7 @@
 //    waiters live in the waiting tasks' frames: in the steady state a put/get allocates nothing.
 //  - Move-only element types work.
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 #include <algorithm>
 #include <coroutine>
@@ -501,3 +502,4 @@ class PriorityQueue : public detail::BasicQueue<T, detail::HeapStore<T, Compare>
 };
 
 }  // namespace asyncio
+#pragma GCC visibility pop

@@ -17,6 +17,7 @@
 // still cancelled as run() returns), and from then on SIGINT has its default action again, so a
 // third one ends the process. A program that installs its own SIGINT handling keeps it.
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 #include <cstdint>
 #include <functional>
@@ -129,3 +130,4 @@ T run(Coro<T> main, RunOptions options = {}, SourceLocation where = SourceLocati
 void cancel_all_tasks(EventLoop& loop);
 
 }  // namespace asyncio
+#pragma GCC visibility pop

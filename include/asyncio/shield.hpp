@@ -7,6 +7,7 @@
 // task keeps running to completion (the loop owns it). Python's asyncio.shield. If the inner work
 // then fails, nobody is left to see the exception: it goes to the loop's exception handler.
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 #include "asyncio/detail/awaitables.hpp"
 
@@ -60,3 +61,4 @@ Future<detail::value_of<A>> shield(A&& aw) {
 }
 
 }  // namespace asyncio
+#pragma GCC visibility pop

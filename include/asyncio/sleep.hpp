@@ -7,6 +7,7 @@
 //
 // The timer lives inside the awaiter, in the coroutine's own frame: sleeping allocates nothing.
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 #include <coroutine>
 #include <cstdint>
@@ -95,3 +96,4 @@ detail::SleepResultAwaiter<T> sleep(D delay, T result) {
 }
 
 }  // namespace asyncio
+#pragma GCC visibility pop

@@ -18,6 +18,7 @@
 // cancelled receive consumed nothing; a cancelled sock_sendall may have sent a prefix of the data;
 // a cancelled sock_connect leaves the socket half-connected (close it).
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 #include <netdb.h>
 #include <netinet/in.h>
@@ -412,3 +413,4 @@ Coro<std::size_t> sock_sendfile(Socket& sock, int file_fd, std::int64_t offset, 
 Coro<std::size_t> sock_sendfile(Socket& sock, int file_fd, std::int64_t offset = 0);
 
 }  // namespace asyncio
+#pragma GCC visibility pop

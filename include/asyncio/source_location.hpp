@@ -2,6 +2,7 @@
 // Where a task was created or last suspended. SourceLocation is not available to clang 14
 // with libstdc++, so we use the compiler builtins both g++ and clang provide.
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 #include <cstdint>
 
@@ -29,3 +30,4 @@ struct SourceLocation {
 };
 
 }  // namespace asyncio
+#pragma GCC visibility pop

@@ -22,6 +22,7 @@
 //
 // OpenSSL's headers stay out of this one: SSL_CTX and SSL are only named.
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 #include "asyncio/version.hpp"
 #if !ASYNCIO_HAS_TLS
@@ -123,3 +124,4 @@ class SSLContext {
 SSLContext create_default_context(Purpose purpose = Purpose::server_auth, const std::string& cafile = "");
 
 }  // namespace asyncio::ssl
+#pragma GCC visibility pop

@@ -36,6 +36,7 @@
 // readuntil() raise LimitOverrunError when no separator is found within `limit` bytes, so a
 // peer cannot make the reader's memory grow without bound.
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 #include <any>
 #include <cstddef>
@@ -222,3 +223,4 @@ void reader_buffer_updated(StreamReader& reader, std::size_t nbytes);
 }  // namespace detail
 
 }  // namespace asyncio
+#pragma GCC visibility pop

@@ -28,6 +28,7 @@
 // running and is reaped by the loop when it ends; a child still running when the loop closes is
 // killed and reaped then, so a program never leaves a zombie or a descriptor behind.
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 #include <cstddef>
 #include <exception>
@@ -262,3 +263,4 @@ Coro<Process> create_subprocess_shell(std::string cmd, SubprocessOptions options
 Coro<Process> create_subprocess_shell(std::string cmd);
 
 }  // namespace asyncio
+#pragma GCC visibility pop

@@ -12,6 +12,7 @@
 // A pending task is owned by its loop: dropping every handle does not destroy it (unlike Python,
 // where an unreferenced task may be garbage collected mid-flight).
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 #include <optional>
 #include "asyncio/source_location.hpp"
@@ -236,3 +237,4 @@ T EventLoop::run_until_complete(Coro<T> coro, SourceLocation where) {
 }
 
 }  // namespace asyncio
+#pragma GCC visibility pop

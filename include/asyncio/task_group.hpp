@@ -14,6 +14,7 @@
 // every failure is raised together as an asyncio::ExceptionGroup. Cancelling the task running the
 // group cancels the children too, waits for them, then raises CancelledError.
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 #include <memory>
 #include <optional>
@@ -113,3 +114,4 @@ Coro<detail::value_of<std::invoke_result_t<F&, TaskGroup&>>> task_group(F body) 
 }
 
 }  // namespace asyncio
+#pragma GCC visibility pop

@@ -18,6 +18,7 @@
 // a thread-safe record and posts its delivery with call_soon_threadsafe; everything that belongs to
 // the loop is touched on the loop's thread only.
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 #include <atomic>
 #include <condition_variable>
@@ -706,3 +707,4 @@ auto run_coroutine_threadsafe(F&& fn, EventLoop& loop) {
 }
 
 }  // namespace asyncio
+#pragma GCC visibility pop

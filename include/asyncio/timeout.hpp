@@ -28,6 +28,7 @@
 // and leaves it as TimeoutError. A cancellation that came from elsewhere stays a CancelledError
 // (decided with cancelling()/uncancel(), exactly as Python does).
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 #include <optional>
 #include <type_traits>
@@ -169,3 +170,4 @@ Timeout timeout(std::chrono::duration<Rep, Period> delay) {
 }
 
 }  // namespace asyncio
+#pragma GCC visibility pop

@@ -24,6 +24,7 @@
 // The records' memory is the main cost on machines where first touching memory is slow (see
 // docs/benchmarks.md); the ring mode reuses its memory once it has gone round once.
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 #include <cstddef>
 #include <string>
@@ -51,3 +52,4 @@ bool stop_trace(EventLoop& loop);
 bool is_tracing(const EventLoop& loop) noexcept;
 
 }  // namespace asyncio
+#pragma GCC visibility pop

@@ -23,6 +23,7 @@
 // take is buffered, and when the buffer grows past the high water mark (64 KiB by default) the
 // protocol's pause_writing() is called; resume_writing() follows when it drains to the low mark.
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 #include <any>
 #include <cstddef>
@@ -452,3 +453,4 @@ create_datagram_endpoint(F factory, DatagramOptions options) {
 }
 
 }  // namespace asyncio
+#pragma GCC visibility pop

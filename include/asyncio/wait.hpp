@@ -8,6 +8,7 @@
 // wait() never cancels anything: on timeout it returns what is done and what is pending.
 // wait_for() cancels the awaitable on timeout, waits for it to finish, then raises TimeoutError.
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 #include <deque>
 #include <memory>
@@ -293,3 +294,4 @@ AsCompleted<detail::value_of<A>> as_completed(std::vector<A> aws, std::optional<
 }
 
 }  // namespace asyncio
+#pragma GCC visibility pop

@@ -16,6 +16,7 @@
 // samples them a few times per threshold and never touches the loop itself. Cost while enabled: a
 // dozen atomic stores per step (plain moves on x86); when disabled, nothing.
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 #include <chrono>
 
@@ -33,3 +34,4 @@ void enable_watchdog(EventLoop& loop, std::chrono::duration<Rep, Period> thresho
 bool disable_watchdog(EventLoop& loop);
 
 }  // namespace asyncio
+#pragma GCC visibility pop

@@ -9,6 +9,7 @@
 
 #include "asyncio/log.hpp"
 #include "core/signal_handlers.hpp"
+#include "os/sigpipe_run.hpp"
 
 namespace asyncio {
 
@@ -328,6 +329,9 @@ void EventLoop::run_forever() {
       t_running_loop = nullptr;
     }
   } reset{this};
+  // Writes to a pipe or socket whose reader has gone fail with EPIPE while the loop runs, as in
+  // Python, for the cost of two system calls per run instead of two per write.
+  detail::os::SigpipeBlockedWhileRunning quiet_pipes;
   // At least one iteration: a stop() requested before run_forever() lets the loop run what is
   // already ready once and then return, as Python's loop does (a `while (!stopping_)` loop
   // returned at once without running anything).

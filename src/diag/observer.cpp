@@ -24,4 +24,4 @@ bool install_diagnostics() noexcept {
 }  // namespace asyncio::detail
 
 /// Referred to by the link option above; true once the diagnostics are installed.
-extern "C" const bool asyncio_diagnostics_installed = asyncio::detail::install_diagnostics();
+extern "C" __attribute__((visibility("default"))) const bool asyncio_diagnostics_installed = asyncio::detail::install_diagnostics();

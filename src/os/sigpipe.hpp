@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <ctime>
 
+#include "os/sigpipe_run.hpp"
+
 namespace asyncio::detail::os {
 
 /// SIGPIPE blocked in this thread for one scope. If the call in between raised one (EPIPE) and
@@ -23,6 +25,8 @@ namespace asyncio::detail::os {
 class SigpipeSuppressed {
  public:
   SigpipeSuppressed() noexcept {
+    // The running loop blocks SIGPIPE on this thread already: nothing to do until an EPIPE.
+    if ((loop_blocks_ = sigpipe_blocked_by_loop())) return;
     sigemptyset(&pipe_);
     sigaddset(&pipe_, SIGPIPE);
     blocked_ = pthread_sigmask(SIG_BLOCK, &pipe_, &old_) == 0;
@@ -33,6 +37,10 @@ class SigpipeSuppressed {
     }
   }
   ~SigpipeSuppressed() {
+    if (loop_blocks_) {
+      if (broke_) consume_pending_sigpipe();
+      return;
+    }
     if (!blocked_) return;
     int saved = errno;
     if (broke_ && !was_pending_) {
@@ -55,6 +63,7 @@ class SigpipeSuppressed {
   bool was_pending_ = false;
   bool blocked_ = false;
   bool broke_ = false;
+  bool loop_blocks_ = false;
 };
 
 }  // namespace asyncio::detail::os

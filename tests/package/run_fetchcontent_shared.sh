@@ -35,6 +35,15 @@ if [[ -n $foreign ]]; then
   echo "$foreign" | head -20
   exit 1
 fi
+# What only the sources declare stays inside (-fvisibility=hidden; cmake/shared.cmake): the OS
+# layer, the transports, the child watcher.
+private=$(nm -D --defined-only -C "$lib" | cut -d' ' -f3- |
+  grep -E '^((typeinfo( name)?|vtable) for )?asyncio::detail::(os|SocketTransport|PipeTransport|ChildWatcher|SubprocessTransportImpl)::' || true)
+if [[ -n $private ]]; then
+  echo "libasyncio.so exports names only its sources declare:"
+  echo "$private" | head -20
+  exit 1
+fi
 set -x
 "$here/run_find_package.sh" "$work/prefix" "$work/consumer" "$cxx"
 readelf -d "$work/consumer/consumer" | grep -q 'NEEDED.*libasyncio\.so\.0'

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Helpers the high-level functions share: turning "something awaitable" into a Future.
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 #include <type_traits>
 #include <utility>
@@ -71,3 +72,4 @@ Stored<T> take_stored(const Future<T>& f) {
 }
 
 }  // namespace asyncio::detail
+#pragma GCC visibility pop

@@ -5,6 +5,7 @@
 // the back runs short, and the storage is kept. A connection that has reached its working size
 // therefore never allocates again (the "no allocation in the steady state" rule of transports).
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 #include <cstddef>
 #include <cstring>
@@ -90,3 +91,4 @@ class ByteBuffer {
 };
 
 }  // namespace asyncio::detail
+#pragma GCC visibility pop

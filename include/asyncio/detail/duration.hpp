@@ -11,6 +11,7 @@
 //   - zero, negative numbers and -inf mean now;
 //   - adding a delay to the clock saturates at never instead of wrapping around.
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 #include <chrono>
 #include <cmath>
@@ -98,3 +99,4 @@ inline std::optional<std::chrono::nanoseconds> blocking_timeout(std::optional<do
 }
 
 }  // namespace asyncio::detail
+#pragma GCC visibility pop

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Shared state behind Future<T> and Task<T>.
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 #include <cstdint>
 #include <exception>
@@ -157,3 +158,4 @@ class FutureState<void> : public FutureStateBase {
 };
 
 }  // namespace asyncio::detail
+#pragma GCC visibility pop

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The shared state behind Handle and TimerHandle.
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 #include <cstdint>
 #include <functional>
@@ -52,3 +53,4 @@ class HandleState final : public Runnable {
 };
 
 }  // namespace asyncio::detail
+#pragma GCC visibility pop

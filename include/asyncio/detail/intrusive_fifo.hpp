@@ -5,6 +5,7 @@
 //   struct Node { Node* prev_ = nullptr; Node* next_ = nullptr; };   // (befriend the FIFO)
 //   IntrusiveFifo<Node> fifo;  fifo.push_back(&n);  fifo.remove(&n);
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 namespace asyncio::detail {
 
@@ -48,3 +49,4 @@ class IntrusiveFifo {
 };
 
 }  // namespace asyncio::detail
+#pragma GCC visibility pop

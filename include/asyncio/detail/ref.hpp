@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // A non-atomic intrusive reference (loop objects live on one thread, so no atomics are needed).
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 #include <cstddef>
 #include <utility>
@@ -46,3 +47,4 @@ class Ref {
 };
 
 }  // namespace asyncio::detail
+#pragma GCC visibility pop

@@ -2,6 +2,7 @@
 // A growable FIFO ring of trivially copyable values: the loop's ready queue.
 // It never shrinks, so after warm-up pushes and pops allocate nothing.
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 #include <cstddef>
 #include <cstdlib>
@@ -55,3 +56,4 @@ class RingQueue {
 };
 
 }  // namespace asyncio::detail
+#pragma GCC visibility pop

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The unit of work in the loop's ready queue.
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 #include <string>
 
@@ -22,3 +23,4 @@ class Runnable {
 };
 
 }  // namespace asyncio::detail
+#pragma GCC visibility pop

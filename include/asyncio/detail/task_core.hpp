@@ -5,6 +5,7 @@
 // loop's ready queue), or parked on a Suspension — an awaiter in its coroutine frame that knows how
 // to wake it (a timer, a future's callback) and how to abort the wait when the task is cancelled.
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 #include <coroutine>
 #include <cstdint>
@@ -146,3 +147,4 @@ std::string location_string(const SourceLocation& loc);
 std::string short_function_name(const char* full);
 
 }  // namespace asyncio::detail
+#pragma GCC visibility pop

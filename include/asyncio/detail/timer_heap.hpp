@@ -7,6 +7,7 @@
 // Entries are 16 bytes (deadline + node) and four children share a cache line. The tie-breaking
 // sequence number lives in the node and is read only when two deadlines are equal.
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 #include <cstddef>
 #include <cstdint>
@@ -118,3 +119,4 @@ class TimerHeap {
 };
 
 }  // namespace asyncio::detail
+#pragma GCC visibility pop

@@ -15,6 +15,7 @@
 // parts never overlap in time. Cancelling takes a node out of whichever part holds it (a
 // swap-remove in a bucket), so cancelled timers never pile up.
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 #include <bit>
 #include <cstddef>
@@ -205,3 +206,4 @@ class TimerQueue {
 };
 
 }  // namespace asyncio::detail
+#pragma GCC visibility pop

@@ -17,6 +17,7 @@
 // destroyed first can "orphan" every waiter that still points at it: such waiters never touch it
 // again (they simply stay parked until their task is cancelled or destroyed).
 #pragma once
+#pragma GCC visibility push(default)  // the public API leaves libasyncio.so: cmake/shared.cmake
 
 #include <coroutine>
 #include <cstddef>
@@ -151,3 +152,4 @@ inline bool Waiter::cancel_wait(const std::string&) noexcept {
 }
 
 }  // namespace asyncio::detail
+#pragma GCC visibility pop
