@@ -3,7 +3,8 @@
 // is shut down for writing, gives an exception (EPIPE, ECONNRESET), never a dead process. Each
 // test runs with SIGPIPE's default disposition (terminate) in place, as a program that never
 // touched it has: a SIGPIPE would end the test binary, and CTest would report the crash.
-// (Pipes join these tests when the library has pipe transports.)
+// (Pipe writes have their own test in pipes_test.) A running loop blocks SIGPIPE on its thread
+// (src/os/sigpipe_run.hpp); the last tests check that policy itself.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>

@@ -16,7 +16,9 @@ namespace asyncio::detail::os {
 /// none was pending before, it is consumed before the old mask comes back, so it is never
 /// delivered; a SIGPIPE that was already pending for another reason stays pending.
 ///
-/// Two system calls in the common case (block, restore): whether one was pending before is asked
+/// Nothing but the write when the loop running on this thread blocks SIGPIPE already
+/// (sigpipe_run.hpp), and then a sigtimedwait only after an EPIPE. Otherwise two system calls
+/// in the common case (block, restore): whether one was pending before is asked
 /// only when SIGPIPE was blocked already, because an unblocked SIGPIPE cannot be pending for this
 /// thread while it runs (it would have been delivered on the way back to user space).
 ///
