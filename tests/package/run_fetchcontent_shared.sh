@@ -26,24 +26,21 @@ lib=$(find "$work/prefix" -name 'libasyncio.so.0.*' -type f)
 readelf -d "$lib" | grep -q 'SONAME.*\[libasyncio\.so\.0\]'
 if readelf -d "$lib" | grep 'NEEDED.*libssl'; then exit 1; fi  # built without TLS
 set +x
+exported=$(nm -D --defined-only -C "$lib" | cut -d' ' -f3-)
+# refuse WHAT NAMES: fails listing NAMES (the exported symbols found wrong), if there are any.
+refuse() {
+  if [[ -n $2 ]]; then
+    echo "libasyncio.so exports $1:"
+    echo "$2" | head -20
+    exit 1
+  fi
+}
 # Every exported name is asyncio's: its functions and variables, and their type information,
 # vtables, guards and thunks (cmake/asyncio.map).
-foreign=$(nm -D --defined-only -C "$lib" | cut -d' ' -f3- |
-  grep -Ev '^((typeinfo( name)?|vtable|VTT|construction vtable|guard variable|TLS (init|wrapper) function) for |(non-virtual |virtual |covariant return )thunk to )?asyncio::|^asyncio_diagnostics_installed$' || true)
-if [[ -n $foreign ]]; then
-  echo "libasyncio.so exports names that are not asyncio's:"
-  echo "$foreign" | head -20
-  exit 1
-fi
+refuse "names that are not asyncio's" "$(grep -Ev '^((typeinfo( name)?|vtable|VTT|construction vtable|guard variable|TLS (init|wrapper) function) for |(non-virtual |virtual |covariant return )thunk to )?asyncio::|^asyncio_diagnostics_installed$' <<<"$exported" || true)"
 # What only the sources declare stays inside (-fvisibility=hidden; cmake/shared.cmake): the OS
 # layer, the transports, the child watcher.
-private=$(nm -D --defined-only -C "$lib" | cut -d' ' -f3- |
-  grep -E '^((typeinfo( name)?|vtable) for )?asyncio::detail::(os|SocketTransport|PipeTransport|ChildWatcher|SubprocessTransportImpl)::' || true)
-if [[ -n $private ]]; then
-  echo "libasyncio.so exports names only its sources declare:"
-  echo "$private" | head -20
-  exit 1
-fi
+refuse "names only its sources declare" "$(grep -E '^((typeinfo( name)?|vtable) for )?asyncio::detail::(os|SocketTransport|PipeTransport|ChildWatcher|SubprocessTransportImpl)::' <<<"$exported" || true)"
 set -x
 "$here/run_find_package.sh" "$work/prefix" "$work/consumer" "$cxx"
 readelf -d "$work/consumer/consumer" | grep -q 'NEEDED.*libasyncio\.so\.0'
