@@ -242,3 +242,38 @@ TEST(PipeStreams, DrainWaitsWhileThePipeIsFull) {
     EXPECT_EQ(got.size(), 1u << 20);
   }(p));
 }
+
+TEST(PipeStreams, ChunksOfAWholePipeKeepTheirOrderWhileTheReaderLags) {
+  // Each chunk is the pipe's whole size: after the transport writes one out of its buffer the
+  // pipe is full, and the next write() buffers without trying (src/net/pipe_transport.hpp).
+  constexpr int kChunks = 40;
+  Pipe p;
+  const std::size_t chunk = static_cast<std::size_t>(::fcntl(p.write, F_GETPIPE_SZ));
+  std::string got = run_loop([](Pipe pipe, std::size_t size) -> Coro<std::string> {
+    asyncio::StreamWriter writer = co_await asyncio::open_write_pipe(pipe.write);
+    auto [reader, transport] = co_await asyncio::open_read_pipe(pipe.read);
+    auto write_all = [](asyncio::StreamWriter w, std::size_t n) -> Coro<void> {
+      for (int i = 0; i < kChunks; ++i) {
+        w.write(std::string(n, static_cast<char>('a' + i % 26)));
+        co_await w.drain();
+      }
+      w.close();
+    };
+    auto writing = asyncio::create_task(write_all(writer, size));
+    std::string all;
+    while (true) {
+      std::string piece = co_await reader.read(4096);  // a slow reader: small reads, pauses
+      if (piece.empty()) break;
+      all += piece;
+      if (all.size() % (size * 4) < 4096) co_await asyncio::sleep(0.001);
+    }
+    co_await writing;
+    co_return all;
+  }(p, chunk));
+  ASSERT_EQ(got.size(), chunk * kChunks);
+  for (int i = 0; i < kChunks; ++i) {
+    std::size_t end = i + 1 < kChunks ? chunk * static_cast<std::size_t>(i + 1) : std::string::npos;
+    ASSERT_EQ(got.find_first_not_of(static_cast<char>('a' + i % 26), chunk * static_cast<std::size_t>(i)), end)
+        << "chunk " << i;
+  }
+}

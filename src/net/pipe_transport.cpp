@@ -32,6 +32,7 @@ PipeTransport::PipeTransport(EventLoop& loop, int fd, PipeDirection direction,
   // A write end learns that the reader went away from an error event, which Linux reports for
   // FIFOs and sockets (asyncio's "reader trick"); a terminal's readability means input, not that.
   watch_peer_ = direction == PipeDirection::write && kind != os::FileKind::char_device;
+  if (direction == PipeDirection::write && kind == os::FileKind::fifo) capacity_ = os::pipe_capacity(fd);
   os::set_nonblocking(fd);
   set_protocol(std::move(protocol));
 }
@@ -102,6 +103,7 @@ void PipeTransport::update_interest() noexcept {
   if (started_ && !closing_ && reader() && !paused_) want |= poll_readable;
   if (started_ && !conn_lost_ && watch_peer_) want |= poll_readable;
   if (!wbuf_.empty() && !conn_lost_) want |= poll_writable;
+  if (writable_lingers_ && !conn_lost_ && !closing_) want |= poll_writable;
   if (want == interest_) return;
   try {
     loop_->set_fd_listener(fd_, this, want);
@@ -174,6 +176,12 @@ void PipeTransport::peer_closed() noexcept {
 }
 
 void PipeTransport::write_ready() noexcept {
+  pipe_full_ = false;
+  if (wbuf_.empty()) {  // the lingering interest found nothing to write: drop it now
+    writable_lingers_ = false;
+    update_interest();
+    return;
+  }
   iovec iov{const_cast<char*>(wbuf_.data()), wbuf_.size()};
   ssize_t n = os::write_quiet(fd_, &iov, 1, sigpipe_ignored_);
   if (n < 0) {
@@ -187,6 +195,8 @@ void PipeTransport::write_ready() noexcept {
   }
   wbuf_.consume(static_cast<std::size_t>(n));
   if (!wbuf_.empty()) return;
+  writable_lingers_ = true;
+  pipe_full_ = capacity_ > 0 && static_cast<std::size_t>(n) >= capacity_;
   update_interest();
   maybe_resume_protocol();  // may write, close or abort
   if (closing_ && wbuf_.empty()) close_now(nullptr);  // write_eof() or close() was waiting for it
@@ -228,7 +238,7 @@ void PipeTransport::write_chunks(std::span<const std::string_view> chunks) {
 /// Writes at once when nothing is queued; buffers what the pipe did not take.
 void PipeTransport::write_iov(const struct iovec* iov, int count, std::size_t total) {
   std::size_t sent = 0;
-  if (wbuf_.empty()) {
+  if (wbuf_.empty() && !pipe_full_) {
     ssize_t n = os::write_quiet(fd_, iov, count, sigpipe_ignored_);
     if (n < 0) {
       if (!would_block(errno)) {
@@ -303,6 +313,7 @@ void PipeTransport::fatal_error(std::exception_ptr exc, const char* message) noe
 void PipeTransport::close_now(std::exception_ptr exc) noexcept {
   closing_ = true;
   wbuf_.clear();
+  writable_lingers_ = false;
   if (!self_) {  // connection_lost already scheduled, or never started
     update_interest();
     return;
@@ -321,6 +332,7 @@ void PipeTransport::loop_closing() noexcept {
   hooked_ = false;  // the loop unregistered us
   auto keep = std::move(self_);  // may be the last reference: released at the very end
   wbuf_.clear();
+  writable_lingers_ = false;
   closing_ = true;
   ++conn_lost_;
   started_ = false;

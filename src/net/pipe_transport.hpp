@@ -90,6 +90,13 @@ class PipeTransport final : public Transport, private FdListener, private CloseH
   bool paused_ = false;      // pause_reading()
   bool protocol_connected_ = false;
   bool hooked_ = false;
+  // Writing without wasted calls. A write end keeps EPOLLOUT registered after its buffer empties
+  // until a writable event finds nothing to write (the next write() that has to buffer then needs
+  // no epoll_ctl); and after write_ready() put a whole pipe's worth in at once, the pipe is full,
+  // so write() buffers at once instead of a write() that would fail with EAGAIN.
+  std::size_t capacity_ = 0;       // the pipe's size in bytes (0: not a pipe)
+  bool writable_lingers_ = false;  // EPOLLOUT still wanted with an empty buffer
+  bool pipe_full_ = false;         // no room until the next writable event
 };
 
 /// Makes and starts a pipe transport for `fd` with `protocol`; `waiter` completes after

@@ -53,6 +53,11 @@ bool sigpipe_ignored() noexcept {
          current.sa_handler == SIG_IGN;
 }
 
+std::size_t pipe_capacity(int fd) noexcept {
+  int size = ::fcntl(fd, F_GETPIPE_SZ);
+  return size > 0 ? static_cast<std::size_t>(size) : 0;
+}
+
 void close_fd(int fd) noexcept {
   int saved = errno;
   ::close(fd);

@@ -40,6 +40,9 @@ ssize_t write_quiet(int fd, const struct iovec* iov, int count, bool quiet) noex
 /// True if the process ignores SIGPIPE (its disposition is SIG_IGN).
 bool sigpipe_ignored() noexcept;
 
+/// The size of the pipe `fd` is an end of, in bytes (F_GETPIPE_SZ); 0 if that cannot be told.
+std::size_t pipe_capacity(int fd) noexcept;
+
 /// close(2), keeping errno.
 void close_fd(int fd) noexcept;
 
