@@ -58,12 +58,15 @@ class Echo final : public asyncio::Protocol {
 
 /// What the loops share: set up before they start, each part thread-safe.
 struct Shared {
-  explicit Shared(const Config& c, std::size_t n) : config(c), loops(n), ready(n) {
+  explicit Shared(const Config& c, std::size_t n) : config(c), loops(n), port(n), listening(n) {
     for (std::size_t i = 0; i < n; ++i) inbox.push_back(std::make_unique<asyncio::Channel<asyncio::Socket>>(64));
   }
   Config config;
   std::size_t loops;
-  asyncio::Channel<std::uint16_t> ready;  // reuse_port: loop 0 tells the port, the others say they listen
+  // reuse_port: loop 0 tells the others the port it got, and they tell it they listen. Two
+  // channels, one per direction: on one, loop 0 could take back its own message.
+  asyncio::Channel<std::uint16_t> port;
+  asyncio::Channel<std::uint16_t> listening;
   std::vector<std::unique_ptr<asyncio::Channel<asyncio::Socket>>> inbox;  // handoff: sockets for loop i
 };
 
@@ -79,17 +82,17 @@ asyncio::Coro<void> serve_reuse_port(Shared& sh, std::size_t index) {
   options.backlog = 1024;
   asyncio::ProtocolFactory factory = [index, log = sh.config.log] { return std::make_shared<Echo>(index, log); };
   std::uint16_t port = sh.config.port;
-  if (index > 0 && port == 0) port = co_await sh.ready.recv();  // loop 0 picked it
+  if (index > 0 && port == 0) port = co_await sh.port.recv();  // loop 0 picked it
   asyncio::Server server = co_await asyncio::create_server(std::move(factory), sh.config.host, port, std::move(options));
   if (index == 0) {
     port = server.sockets().front().getsockname().port();
     if (sh.config.port == 0)
-      for (std::size_t i = 1; i < sh.loops; ++i) co_await sh.ready.send(std::uint16_t{port});
+      for (std::size_t i = 1; i < sh.loops; ++i) co_await sh.port.send(std::uint16_t{port});
     // Announce once every loop listens, so that the first clients already reach all of them.
-    for (std::size_t i = 1; i < sh.loops; ++i) co_await sh.ready.recv();
+    for (std::size_t i = 1; i < sh.loops; ++i) co_await sh.listening.recv();
     announce(sh, port);
   } else {
-    co_await sh.ready.send(std::uint16_t{0});  // "listening"
+    co_await sh.listening.send(std::uint16_t{0});
   }
   co_await server.serve_forever();
 }
