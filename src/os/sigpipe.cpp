@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <ctime>
 
+#include "os/signals.hpp"
 #include "os/sigpipe_run.hpp"
 
 namespace asyncio::detail::os {
@@ -20,12 +21,6 @@ sigset_t only_sigpipe() noexcept {
   return set;
 }
 
-bool sigpipe_has_default_action() noexcept {
-  struct sigaction current;
-  return ::sigaction(SIGPIPE, nullptr, &current) == 0 && !(current.sa_flags & SA_SIGINFO) &&
-         current.sa_handler == SIG_DFL;
-}
-
 }  // namespace
 
 bool sigpipe_blocked_by_loop() noexcept { return t_blocked_by_loop; }
@@ -34,17 +29,19 @@ void consume_pending_sigpipe() noexcept {
   int saved = errno;
   sigset_t pending;
   sigemptyset(&pending);
-  if (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1) {
-    sigset_t pipe = only_sigpipe();
-    const struct timespec zero {};
-    while (sigtimedwait(&pipe, nullptr, &zero) == -1 && errno == EINTR) {
-    }
-  }
+  if (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1) take_sigpipe();
   errno = saved;
 }
 
+void take_sigpipe() noexcept {
+  sigset_t pipe = only_sigpipe();
+  const struct timespec zero {};
+  while (sigtimedwait(&pipe, nullptr, &zero) == -1 && errno == EINTR) {
+  }
+}
+
 SigpipeBlockedWhileRunning::SigpipeBlockedWhileRunning() noexcept {
-  if (t_blocked_by_loop || !sigpipe_has_default_action()) return;
+  if (t_blocked_by_loop || !signal_is_default(SIGPIPE)) return;
   sigset_t pipe = only_sigpipe();
   sigset_t old;
   if (pthread_sigmask(SIG_BLOCK, &pipe, &old) != 0) return;

@@ -6,7 +6,6 @@
 #include <signal.h>
 
 #include <cerrno>
-#include <ctime>
 
 #include "os/sigpipe_run.hpp"
 
@@ -45,11 +44,7 @@ class SigpipeSuppressed {
     }
     if (!blocked_) return;
     int saved = errno;
-    if (broke_ && !was_pending_) {
-      const struct timespec zero {};
-      while (sigtimedwait(&pipe_, nullptr, &zero) == -1 && errno == EINTR) {
-      }
-    }
+    if (broke_ && !was_pending_) take_sigpipe();
     pthread_sigmask(SIG_SETMASK, &old_, nullptr);
     errno = saved;
   }

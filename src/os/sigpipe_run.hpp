@@ -30,4 +30,8 @@ bool sigpipe_blocked_by_loop() noexcept;
 /// Takes a SIGPIPE pending for this thread, if one is, without delivering it.
 void consume_pending_sigpipe() noexcept;
 
+/// Takes one pending SIGPIPE (blocked here) without asking first whether there is one; errno
+/// may change.
+void take_sigpipe() noexcept;
+
 }  // namespace asyncio::detail::os
