@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include <time.h>
+
 #include "alloc_counter.hpp"
 
 namespace {
@@ -397,6 +399,30 @@ TEST(ChannelThreads, PingPongBetweenTwoLoops) {
   }(ping, pong));
   EXPECT_EQ(pinger.result(60.0), kRounds);
   ponger.result(60.0);
+}
+
+/// CPU time the calling thread has used.
+std::chrono::nanoseconds thread_cpu_time() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
+
+TEST(ChannelSpin, ALoopWaitingLongOnAChannelSleepsInsteadOfSpinning) {
+  // The loop may poll awake for a post while its channel waits are short; a wait of 300 ms must
+  // cost its thread next to no CPU (a loop that kept spinning would burn the whole 300 ms).
+  LoopThread a;
+  Channel<int> ch(1);
+  auto waiter = a.start([](Channel<int>& c) -> Coro<long> {
+    for (int i = 0; i < 20; ++i) co_await c.recv();  // quick ones first: the loop learns to spin
+    auto before = thread_cpu_time();
+    co_await c.recv();
+    co_return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(thread_cpu_time() - before).count());
+  }(ch));
+  for (int i = 0; i < 20; ++i) ch.send_blocking(int{i}, 10.0);
+  std::this_thread::sleep_for(300ms);
+  ch.send_blocking(99, 10.0);
+  EXPECT_LT(waiter.result(60.0), 100);
 }
 
 /// Tracks which items arrived, and how often.

@@ -45,6 +45,7 @@ const std::map<std::string, std::string> kPublicHeaderLayer = {
     {"source_location.hpp", "core"},
     {"version.hpp", "core"},
     {"task.hpp", "core"},
+    {"detail/adaptive_mutex.hpp", "core"},
     {"detail/byte_buffer.hpp", "core"},
     {"detail/duration.hpp", "core"},
     {"detail/future_state.hpp", "core"},

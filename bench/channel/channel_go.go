@@ -48,7 +48,11 @@ func pingpong(rounds int64, pinned bool) float64 {
 	return float64(time.Since(start).Nanoseconds()) / float64(rounds)
 }
 
-func throughput(pairs int, items int64) float64 {
+// throughput: with threads false Go's scheduler places the goroutines (on GOMAXPROCS Ps; a
+// woken goroutine usually runs next on the waker's thread, so items mostly change hands without
+// crossing threads); with threads true each goroutine is locked to an OS thread of its own, as
+// each of our producers and consumers has a loop and a thread of its own.
+func throughput(pairs int, items int64, threads bool) float64 {
 	ch := make(chan int64, 1024)
 	perProducer := items / int64(pairs)
 	var producers, consumers sync.WaitGroup
@@ -59,6 +63,9 @@ func throughput(pairs int, items int64) float64 {
 		producers.Add(1)
 		go func() {
 			defer producers.Done()
+			if threads {
+				runtime.LockOSThread()
+			}
 			for i := int64(0); i < perProducer; i++ {
 				ch <- i
 			}
@@ -66,6 +73,9 @@ func throughput(pairs int, items int64) float64 {
 		consumers.Add(1)
 		go func() {
 			defer consumers.Done()
+			if threads {
+				runtime.LockOSThread()
+			}
 			n := int64(0)
 			for range ch {
 				n++
@@ -92,6 +102,8 @@ func main() {
 	}
 	fmt.Printf("RESULT pingpong_ns %.1f\n", pingpong(200000/scale, true))
 	fmt.Printf("RESULT pingpong_one_thread_ns %.1f\n", pingpong(200000/scale, false))
-	fmt.Printf("RESULT tput_1x1 %.0f\n", throughput(1, 4000000/scale))
-	fmt.Printf("RESULT tput_4x4 %.0f\n", throughput(4, 4000000/scale))
+	fmt.Printf("RESULT tput_1x1 %.0f\n", throughput(1, 4000000/scale, false))
+	fmt.Printf("RESULT tput_4x4 %.0f\n", throughput(4, 4000000/scale, false))
+	fmt.Printf("RESULT tput_1x1_threads %.0f\n", throughput(1, 4000000/scale, true))
+	fmt.Printf("RESULT tput_4x4_threads %.0f\n", throughput(4, 4000000/scale, true))
 }

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: MIT
 // Channel benchmark, ours (bench/run_channel.sh runs it beside its Go and Boost.Asio peers).
 //
-//   channel_ours [--quick]
+//   channel_ours [--quick] [--only pingpong|tput_1x1|tput_4x4|tput_1x1_one_loop|tput_4x4_one_loop]
 //
 // pingpong: two loops on two threads, two Channel<long>s of capacity 1; a round trip is a send
 //   from loop A to loop B and B's reply. Reports ns per round trip.
 // tput_1x1 / tput_4x4: P producer loops and P consumer loops (one thread each), one shared
 //   Channel<long> of capacity 1024; every producer sends N/P items, consumers receive until the
 //   channel is closed. Reports items per second.
+// tput_1x1_one_loop / tput_4x4_one_loop: the same with every producer and consumer a task of one
+//   loop on one thread.
 // One line per workload: "RESULT <workload> <value>".
 #include <asyncio/asyncio.hpp>
 
@@ -78,12 +80,55 @@ double throughput(int pairs, long items) {
   return static_cast<double>(received.load()) / seconds;
 }
 
+/// The same work with every producer and consumer a task of one loop (the shape Go's scheduler
+/// makes of it when a woken goroutine runs on its waker's thread).
+double throughput_one_loop(int pairs, long items) {
+  long per_producer = items / pairs;
+  long received = 0;
+  auto t0 = Clock::now();
+  asyncio::run([](int pairs, long per_producer, long& received) -> asyncio::Coro<void> {
+    asyncio::Channel<long> ch(1024);
+    auto produce = [](asyncio::Channel<long>& c, long n) -> asyncio::Coro<void> {
+      for (long i = 0; i < n; ++i) co_await c.send(long{i});
+    };
+    auto consume = [](asyncio::Channel<long>& c, long& total) -> asyncio::Coro<void> {
+      try {
+        for (;;) {
+          co_await c.recv();
+          ++total;
+        }
+      } catch (const asyncio::ChannelClosed&) {
+      }
+    };
+    std::vector<asyncio::Task<void>> producers, consumers;
+    for (int p = 0; p < pairs; ++p) {
+      producers.push_back(asyncio::create_task(produce(ch, per_producer)));
+      consumers.push_back(asyncio::create_task(consume(ch, received)));
+    }
+    for (auto& t : producers) co_await t;
+    ch.close();
+    for (auto& t : consumers) co_await t;
+  }(pairs, per_producer, received));
+  double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  if (received != per_producer * pairs) std::fprintf(stderr, "throughput_one_loop: lost items\n");
+  return static_cast<double>(received) / seconds;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
-  long scale = quick ? 100 : 1;
-  std::printf("RESULT pingpong_ns %.1f\n", pingpong(200'000 / scale));
-  std::printf("RESULT tput_1x1 %.0f\n", throughput(1, 4'000'000 / scale));
-  std::printf("RESULT tput_4x4 %.0f\n", throughput(4, 4'000'000 / scale));
+  long scale = 1;
+  const char* only = nullptr;  // --only WORKLOAD: that one alone (for profiling)
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--quick") == 0) scale = 100;
+    if (std::strcmp(argv[i], "--only") == 0 && i + 1 < argc) only = argv[++i];
+  }
+  auto wanted = [only](const char* name) { return !only || std::strcmp(only, name) == 0; };
+  if (wanted("pingpong")) std::printf("RESULT pingpong_ns %.1f\n", pingpong(200'000 / scale));
+  if (wanted("tput_1x1")) std::printf("RESULT tput_1x1 %.0f\n", throughput(1, 4'000'000 / scale));
+  if (wanted("tput_4x4")) std::printf("RESULT tput_4x4 %.0f\n", throughput(4, 4'000'000 / scale));
+  if (wanted("tput_1x1_one_loop"))
+    std::printf("RESULT tput_1x1_one_loop %.0f\n", throughput_one_loop(1, 4'000'000 / scale));
+  if (wanted("tput_4x4_one_loop"))
+    std::printf("RESULT tput_4x4_one_loop %.0f\n", throughput_one_loop(4, 4'000'000 / scale));
 }

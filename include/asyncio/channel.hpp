@@ -31,7 +31,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
@@ -43,6 +42,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "asyncio/detail/adaptive_mutex.hpp"
 #include "asyncio/detail/duration.hpp"
 #include "asyncio/detail/task_core.hpp"
 #include "asyncio/errors.hpp"
@@ -135,7 +135,7 @@ class ChannelTaskWaiter : public ChannelWaiter, public Suspension, public Remote
   ChannelTaskWaiter(const ChannelTaskWaiter& o) noexcept : ChannelWaiter(o), Suspension(), RemoteWake(o) {}
   ~ChannelTaskWaiter() = default;
   /// With `m` held: links into `list` and parks the running task on `h`.
-  void park_locked(std::mutex& m, ChannelWaitList& list, std::coroutine_handle<> h, const char* what);
+  void park_locked(AdaptiveMutex& m, ChannelWaitList& list, std::coroutine_handle<> h, const char* what);
   /// From a destructor, before taking the mutex: false if the waiter surely is in no list and
   /// has nothing handed to it (it never parked, or it resumed).
   bool may_be_linked() const noexcept {
@@ -152,7 +152,7 @@ class ChannelTaskWaiter : public ChannelWaiter, public Suspension, public Remote
 
   TaskCore* task_ = nullptr;  // set when parked
   EventLoop* loop_ = nullptr;
-  std::mutex* m_ = nullptr;
+  AdaptiveMutex* m_ = nullptr;
   ChannelWaitList* list_ = nullptr;
 };
 
@@ -164,10 +164,10 @@ class ChannelThreadWaiter final : public ChannelWaiter {
   /// Links into `list` and blocks until served (returns: an item was handed to it, or a slot
   /// kept for it) or `limit` passes (nullopt: no limit): then unlinks and raises TimeoutError.
   /// ChannelClosed if woken by close().
-  void wait(std::unique_lock<std::mutex>& lock, ChannelWaitList& list, std::optional<std::chrono::nanoseconds> limit);
+  void wait(std::unique_lock<AdaptiveMutex>& lock, ChannelWaitList& list, std::optional<std::chrono::nanoseconds> limit);
 
  private:
-  std::condition_variable cv_;
+  std::atomic<std::uint32_t> woken_{0};  // 1 once notified; the thread sleeps on it (a futex)
 };
 
 }  // namespace detail
@@ -469,7 +469,9 @@ class Channel {
     return v;
   }
 
-  mutable std::mutex m_;
+  // A producer and a consumer on two CPUs take turns on this lock millions of times a second:
+  // it spins briefly before it sleeps (detail/adaptive_mutex.hpp).
+  mutable detail::AdaptiveMutex m_;
   T* buf_ = nullptr;
   std::size_t cap_;
   std::size_t head_ = 0;

@@ -143,6 +143,16 @@ class RemoteWake {
   bool queued_ = false;
 };
 
+/// What a loop knows about the wake-ups other threads owe it (EventLoop::begin_remote_wait): how
+/// many of its tasks wait for one, and how long such a wait has typically lasted. Before it
+/// sleeps, a loop whose waits are typically short polls for the wake-up awake instead
+/// (src/core/wake_spin.cpp): a sleeping thread takes the kernel tens of microseconds to wake.
+struct RemoteWaitStats {
+  std::uint32_t waits = 0;       ///< tasks parked until another thread wakes them
+  std::int64_t typical_ns = 0;   ///< a moving average of how long the loop waited for a post
+  std::int64_t waiting_since = 0;  ///< monotonic ns when the current wait began; 0: none measured
+};
+
 /// A descriptor watcher for library layers (transports): called synchronously while the loop
 /// dispatches poll results, with the ready bits. It must not block and must not throw.
 class FdListener {
@@ -241,6 +251,12 @@ class EventLoop {
   bool post_remote_wake(detail::RemoteWake* w) noexcept;
   /// Thread-safe: takes `w` off the queue if it is still queued (an awaiter going away).
   void cancel_remote_wake(detail::RemoteWake* w) noexcept;
+  /// For library layers, loop thread only: a task of this loop starts (begin) or stops (end)
+  /// waiting for a post_remote_wake from another thread. While any does, the loop polls briefly
+  /// for the post before it sleeps, if such waits have lately been short.
+  void begin_remote_wait() noexcept { ++remote_waits_.waits; }
+  /// See begin_remote_wait.
+  void end_remote_wait() noexcept { --remote_waits_.waits; }
 
   /// The loop's monotonic clock in seconds (virtual with LoopOptions::virtual_time).
   double time() const noexcept { return static_cast<double>(now_ns()) / 1e9; }
@@ -380,6 +396,11 @@ class EventLoop {
   void dispatch_io(std::int64_t timeout);
   void move_due_timers();
   void drain_threadsafe();
+  /// Before a poll that may block: polls for another thread's post awake, for as long as waits
+  /// for one have lately lasted (wake_spin.cpp). True if one came.
+  bool spin_for_remote_wake(std::int64_t timeout_ns) noexcept;
+  /// After that poll: learns how long the wait lasted.
+  void learn_remote_wait() noexcept;
   void run_ready_item(detail::Runnable* r);
   void update_fd(int fd);
   FdWatch& watch(int fd);
@@ -406,6 +427,7 @@ class EventLoop {
   detail::RemoteWake* wakes_tail_ = nullptr;
   std::atomic<bool> threadsafe_pending_{false};
   std::atomic<bool> sleeping_{false};  // in (or about to enter) a poll that may block: wake-ups needed
+  detail::RemoteWaitStats remote_waits_;
 
   detail::TaskCore* current_task_ = nullptr;
   detail::TaskLink* tasks_head_ = nullptr;

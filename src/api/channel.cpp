@@ -2,10 +2,12 @@
 // Channel<T>'s untyped part: how a waiting task or thread is parked, woken and cancelled.
 #include "asyncio/channel.hpp"
 
+#include "os/futex.hpp"
+
 
 namespace asyncio::detail {
 
-void ChannelTaskWaiter::park_locked(std::mutex& m, ChannelWaitList& list, std::coroutine_handle<> h, const char* what) {
+void ChannelTaskWaiter::park_locked(AdaptiveMutex& m, ChannelWaitList& list, std::coroutine_handle<> h, const char* what) {
   task_ = &require_current_task(what);
   loop_ = task_->loop();
   m_ = &m;
@@ -13,6 +15,7 @@ void ChannelTaskWaiter::park_locked(std::mutex& m, ChannelWaitList& list, std::c
   list.push_back(this);
   chan_state.store(State::waiting, std::memory_order_relaxed);
   task_->park(this, h);
+  loop_->begin_remote_wait();  // ended by take_resume_state, or leave_locked if it never resumes
 }
 
 void ChannelTaskWaiter::notify() noexcept {
@@ -44,6 +47,7 @@ bool ChannelTaskWaiter::cancel_wait(const std::string&) noexcept {
 bool ChannelTaskWaiter::leave_locked() noexcept {
   State s = chan_state.load(std::memory_order_relaxed);
   chan_state.store(State::done, std::memory_order_relaxed);
+  loop_->end_remote_wait();  // it parked (waiting or granted) and never resumed
   if (s == State::waiting) list_->remove(this);
   if (s != State::granted) return false;
   loop_->cancel_remote_wake(this);
@@ -56,24 +60,39 @@ ChannelWaiter::State ChannelTaskWaiter::take_resume_state() {
   State s = chan_state.load(std::memory_order_relaxed);
   if (s == State::idle) return s;
   chan_state.store(State::done, std::memory_order_relaxed);
-  if (!task_ || s == State::granted) return s;  // never parked (closed at once), or served
+  if (!task_) return s;  // never parked (closed at once)
+  loop_->end_remote_wait();
+  if (s == State::granted) return s;  // served
   task_->resume_checked(s == State::aborted);  // aborted: CancelledError; closed: if one is due
   return s;
 }
 
-void ChannelThreadWaiter::notify() noexcept { cv_.notify_one(); }
+void ChannelThreadWaiter::notify() noexcept {
+  // Under the channel's lock, which the woken thread takes again before it returns: it cannot
+  // go away (and take woken_ with it) before this wake-up is made.
+  woken_.store(1, std::memory_order_release);
+  os::futex_wake_one(woken_);
+}
 
-void ChannelThreadWaiter::wait(std::unique_lock<std::mutex>& lock, ChannelWaitList& list,
+void ChannelThreadWaiter::wait(std::unique_lock<AdaptiveMutex>& lock, ChannelWaitList& list,
                                std::optional<std::chrono::nanoseconds> limit) {
+  using Clock = std::chrono::steady_clock;
   list.push_back(this);
   chan_state.store(State::waiting, std::memory_order_relaxed);
-  auto woken = [this] { return chan_state.load(std::memory_order_relaxed) != State::waiting; };
-  if (!limit) {
-    cv_.wait(lock, woken);
-  } else if (!cv_.wait_for(lock, *limit, woken)) {
-    list.remove(this);
-    chan_state.store(State::done, std::memory_order_relaxed);
-    throw TimeoutError();
+  const auto deadline = limit ? Clock::now() + *limit : Clock::time_point::max();
+  while (chan_state.load(std::memory_order_relaxed) == State::waiting) {
+    std::int64_t left = -1;
+    if (limit) {
+      left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - Clock::now()).count();
+      if (left <= 0) {
+        list.remove(this);
+        chan_state.store(State::done, std::memory_order_relaxed);
+        throw TimeoutError();
+      }
+    }
+    lock.unlock();
+    os::futex_wait(woken_, 0, left);  // returns at once if notify() came meanwhile
+    lock.lock();
   }
   if (chan_state.load(std::memory_order_relaxed) == State::closed) throw ChannelClosed();
 }

@@ -9,16 +9,10 @@
 #include "asyncio/log.hpp"
 #include "asyncio/queues.hpp"
 #include "asyncio/wait.hpp"
+#include "os/cpu_relax.hpp"
 
 namespace {
-/// A hint to the CPU that this is a polling loop.
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
+namespace os = asyncio::detail::os;
 
 /// Polls `ready()` for up to `budget`: a few microseconds of pure spinning, then yielding the CPU
 /// between looks, so that on a busy machine the poller does not hold the time slice that the
@@ -31,11 +25,11 @@ bool poll_for(std::chrono::microseconds budget, Ready ready) noexcept {
   for (;;) {
     for (int i = 0; i < 64; ++i) {
       if (ready()) return true;
-      cpu_relax();
+      os::cpu_relax();
     }
     auto now = std::chrono::steady_clock::now();
     if (now >= until) return false;
-    if (now >= yield_after) std::this_thread::yield();
+    if (now >= yield_after) os::yield_cpu();
   }
 }
 }  // namespace

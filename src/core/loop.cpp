@@ -283,11 +283,23 @@ void EventLoop::run_once() {
   std::int64_t timeout = poll_timeout_ns();
   bool must_poll = timeout != 0 || (has_watched_fds() && run_since_poll_ >= kPollEvery);
   if (must_poll) {
-    // A thread's result due any microsecond (threads.hpp): wait for it awake rather than asleep.
-    if (timeout != 0 && threads_slot_.calls_in_flight != 0 && threads_slot_.spin_until_posted(threadsafe_pending_))
-      timeout = 0;
-    dispatch_io(timeout);
-    run_since_poll_ = 0;
+    // A post from another thread due any microsecond: wait for it awake rather than asleep. An
+    // executor call's result (threads.hpp) if a call started just now; a Channel's wake-up
+    // (wake_spin.cpp) while such waits have lately been short.
+    bool posted = false;
+    bool measure = false;
+    if (timeout != 0 && threads_slot_.calls_in_flight != 0) posted = threads_slot_.spin_until_posted(threadsafe_pending_);
+    if (timeout != 0 && !posted && remote_waits_.waits != 0 && !virtual_time_) {
+      posted = spin_for_remote_wake(timeout);
+      measure = !posted;
+    }
+    // A post caught awake is ready work: the poll it saves (a system call) is made only when
+    // descriptors have waited kPollEvery items, as when the ready queue is busy.
+    if (!posted || (watched_fds_ != 0 && run_since_poll_ >= kPollEvery)) {
+      dispatch_io(posted ? 0 : timeout);
+      if (measure) learn_remote_wait();
+      run_since_poll_ = 0;
+    }
     if (threadsafe_pending_.load(std::memory_order_acquire)) drain_threadsafe();
   }
   if (!timers_.empty()) move_due_timers();
