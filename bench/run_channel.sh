@@ -13,6 +13,11 @@
 #              thread is crossed, is reported too (pingpong_one_thread).
 #   tput_1x1   1 producer -> 1 consumer, one channel of capacity 1024: items/s.
 #   tput_4x4   4 producers -> 4 consumers on one channel: items/s.
+#              Both in two shapes: every party on a thread of its own (ours: a loop per thread;
+#              Go: goroutines locked to OS threads; Asio: an io_context per thread), and the shape
+#              Go's scheduler picks by default, where a woken goroutine mostly runs next on its
+#              waker's thread, so items change hands without crossing threads (ours: every
+#              party a task of one loop).
 # ROUNDS (default 3) runs of each program, interleaved; the table shows each figure's median and
 # the min-max spread. --quick: counts / 100, one round (a smoke test).
 # Go comes from Debian's golang-go; Boost 1.81's headers from Debian's libboost1.81-dev, unpacked
@@ -74,12 +79,19 @@ import datetime, glob, os, platform, re, statistics, sys
 
 logs, rounds = sys.argv[1], int(sys.argv[2])
 PEERS = [("ours", "ours"), ("go", "Go"), ("asio", "Boost.Asio")]
-# (key, label, unit, higher is better)
+# (label, unit, higher is better, {peer: the RESULT key that peer reports for it})
 METRICS = [
-    ("pingpong_ns", "ping-pong, 2 threads", "ns/round trip", False),
-    ("pingpong_one_thread_ns", "ping-pong, Go on one thread", "ns/round trip", False),
-    ("tput_1x1", "throughput 1 -> 1", "items/s", True),
-    ("tput_4x4", "throughput 4 -> 4", "items/s", True),
+    ("ping-pong, 2 threads", "ns/round trip", False,
+     {"ours": "pingpong_ns", "go": "pingpong_ns", "asio": "pingpong_ns"}),
+    ("ping-pong, Go on one thread", "ns/round trip", False, {"go": "pingpong_one_thread_ns"}),
+    ("throughput 1 -> 1, a thread each", "items/s", True,
+     {"ours": "tput_1x1", "go": "tput_1x1_threads", "asio": "tput_1x1"}),
+    ("throughput 4 -> 4, a thread each", "items/s", True,
+     {"ours": "tput_4x4", "go": "tput_4x4_threads", "asio": "tput_4x4"}),
+    ("throughput 1 -> 1, ours on one loop, Go's scheduler", "items/s", True,
+     {"ours": "tput_1x1_one_loop", "go": "tput_1x1"}),
+    ("throughput 4 -> 4, ours on one loop, Go's scheduler", "items/s", True,
+     {"ours": "tput_4x4_one_loop", "go": "tput_4x4"}),
 ]
 
 def values(peer, key):
@@ -100,10 +112,10 @@ print(f"Channel benchmark, {datetime.datetime.now():%Y-%m-%d %H:%M}, {platform.n
       f"{os.cpu_count()} CPUs, {rounds} round(s); median (min-max)\n")
 print("| workload | unit | " + " | ".join(label for _, label in PEERS) + " | ours vs Go | ours vs Asio |")
 print("|---|---|" + "---|" * len(PEERS) + "---|---|")
-for key, label, unit, higher in METRICS:
+for label, unit, higher, keys in METRICS:
     cells, med = [], {}
     for peer, _ in PEERS:
-        v = values(peer, key)
+        v = values(peer, keys[peer]) if peer in keys else []
         if not v:
             cells.append("–")
             continue

@@ -337,17 +337,24 @@ TEST(ChannelCancel, HandedBackItemGoesToTheFrontWhenNoOneWaits) {
   }());
 }
 
-TEST(ChannelCancel, SendCancelledAfterASlotWasKeptForItSendsNothing) {
+TEST(ChannelCancel, SendCancelledAfterItsItemWentInHasSentAndIsCancelledAtItsNextAwait) {
   run_r([]() -> Coro<void> {
     Channel<int> ch(1);
     co_await ch.send(1);
-    Task<void> a = asyncio::create_task([](Channel<int>& c) -> Coro<void> { co_await c.send(2); }(ch));
+    bool a_returned = false;
+    Task<void> a = asyncio::create_task([](Channel<int>& c, bool& returned) -> Coro<void> {
+      co_await c.send(2);
+      returned = true;
+      co_await asyncio::sleep(0);  // the cancellation comes here
+    }(ch, a_returned));
     Task<void> b = asyncio::create_task([](Channel<int>& c) -> Coro<void> { co_await c.send(3); }(ch));
     co_await settle();
-    EXPECT_EQ(co_await ch.recv(), 1);  // the freed slot is kept for `a`
-    a.cancel();
+    EXPECT_EQ(co_await ch.recv(), 1);  // the freed slot takes `a`'s item: `a` has sent
+    a.cancel();                        // before `a` ran again
     EXPECT_THROW(co_await a, CancelledError);
-    co_await b;  // the slot went on to `b`
+    EXPECT_TRUE(a_returned);  // its send returned normally
+    EXPECT_EQ(co_await ch.recv(), 2);  // so its item is there, once, and before `b`'s
+    co_await b;
     EXPECT_EQ(co_await ch.recv(), 3);
     EXPECT_FALSE(ch.try_recv().has_value());
   }());

@@ -47,6 +47,7 @@ const std::map<std::string, std::string> kPublicHeaderLayer = {
     {"task.hpp", "core"},
     {"detail/adaptive_mutex.hpp", "core"},
     {"detail/byte_buffer.hpp", "core"},
+    {"detail/channel_ring.hpp", "api"},
     {"detail/duration.hpp", "core"},
     {"detail/future_state.hpp", "core"},
     {"detail/handle_state.hpp", "core"},

@@ -11,16 +11,25 @@
 //
 // Semantics (docs/multicore.md):
 //  - First come, first served: an item goes straight to the receiver that waited longest, and a
-//    slot freed while senders wait is kept for the one that waited longest. Nobody barges in.
+//    slot freed while senders wait takes the item of the one that waited longest (as Go's
+//    channels do: that sender has sent, and is woken). Nobody barges in.
 //  - A send or recv that raises (CancelledError, TimeoutError, ChannelClosed) did nothing: the
 //    item was not sent, nothing was taken. One that returns did it exactly once. A receiver
 //    cancelled after an item was handed to it gives the item back (to the next waiting receiver,
-//    or to the front of the channel); a sender cancelled after a slot was kept for it gives the
-//    slot to the next sender. So no item is lost or delivered twice, whenever the cancel comes.
-//  - An item handed to a waiting receiver, or a slot kept for a waiting sender, counts against
-//    the capacity until that party has run (asyncio.Queue's rule too).
+//    or to the front of the channel). A sender cancelled after its item went in returns normally
+//    (it has sent) and the cancellation is raised at its task's next suspension, as when a task
+//    is cancelled while it runs. So no item is lost or delivered twice, whenever the cancel comes.
+//  - An item handed to a waiting receiver counts against the capacity until that receiver has
+//    run (asyncio.Queue's rule too).
 //  - close(): sends raise ChannelClosed (waiting senders too, their items not sent); receivers
 //    take what is left, then raise ChannelClosed.
+//  - Two modes. While nobody waits (no waiting sender or receiver, no woken receiver) and the
+//    channel is open, a send or receive that need not wait is lock-free (a Vyukov ring,
+//    detail/channel_ring.hpp), done in await_ready without suspending. The first party that
+//    must wait takes the lock and locks the ring (a bit in each of its two position counters:
+//    no lock-free operation starts, those already under way finish on their own); from then on
+//    every operation takes the lock, until the waiters are gone and the lock's holder unlocks
+//    the ring again.
 //  - Storage is a ring of `capacity` slots allocated once; waiters live in the awaiting task's
 //    frame or the blocked thread's stack; a task on another loop is woken through an intrusive
 //    node (EventLoop::post_remote_wake). A send/recv allocates nothing beyond the item itself.
@@ -43,6 +52,7 @@
 #include <utility>
 
 #include "asyncio/detail/adaptive_mutex.hpp"
+#include "asyncio/detail/channel_ring.hpp"
 #include "asyncio/detail/duration.hpp"
 #include "asyncio/detail/task_core.hpp"
 #include "asyncio/errors.hpp"
@@ -68,12 +78,13 @@ class ChannelWaiter {
   enum class State : std::uint8_t {
     idle,     // not waiting (done at once, or not started)
     waiting,  // linked in the channel's list
-    granted,  // an item was handed to it (recv) or a slot kept for it (send); wake-up on its way
+    granted,  // an item was handed to it (recv) or its item went in (send); wake-up on its way
     aborted,  // cancelled while waiting (unlinked)
     closed,   // woken because the channel closed
     done,     // resumed
   };
-  /// A receiver's std::optional<T>, which the sender serving it fills.
+  /// A receiver's std::optional<T>, which the sender serving it fills; a sender's T, which the
+  /// receiver that frees a slot moves in.
   void* slot = nullptr;
   /// Written under the channel's mutex; atomic (relaxed) only so that an awaiter's destructor
   /// may look at it first without taking the mutex.
@@ -161,7 +172,7 @@ class ChannelThreadWaiter final : public ChannelWaiter {
  public:
   ChannelThreadWaiter() noexcept = default;
   void notify() noexcept override;
-  /// Links into `list` and blocks until served (returns: an item was handed to it, or a slot
+  /// Links into `list` and blocks until served (returns: an item was handed to it, or its item
   /// kept for it) or `limit` passes (nullopt: no limit): then unlinks and raises TimeoutError.
   /// ChannelClosed if woken by close().
   void wait(std::unique_lock<AdaptiveMutex>& lock, ChannelWaitList& list, std::optional<std::chrono::nanoseconds> limit);
@@ -193,20 +204,21 @@ class Channel {
     SendAwaiter(SendAwaiter&& o) noexcept : ChannelTaskWaiter(o), ch_(o.ch_), item_(std::move(o.item_)) {}
     ~SendAwaiter() {
       if (!may_be_linked()) return;
-      std::lock_guard lock(ch_->m_);
-      // The task went away (its loop closed) after a slot was kept for it: the slot moves on.
-      if (leave_locked()) ch_->release_reservation_locked();
+      Locked lock(*ch_);
+      // The task went away (its loop closed) while waiting, or after its item went in.
+      leave_locked();
     }
-    /// Always goes through await_suspend, which takes the channel's lock.
-    bool await_ready() const noexcept { return false; }
+    /// Sends at once, lock-free, if the channel is in its lock-free mode and has room.
+    bool await_ready() noexcept { return ch_->try_send_lock_free(item_); }
     /// Sends at once if there is room, else parks the task among the senders.
     bool await_suspend(std::coroutine_handle<> h) {
-      std::lock_guard lock(ch_->m_);
+      Locked lock(*ch_);
       if (ch_->closed_) {
         chan_state.store(State::closed, std::memory_order_relaxed);  // raised by await_resume
         return false;
       }
       if (ch_->try_send_locked(item_)) return false;
+      slot = &item_;
       park_locked(ch_->m_, ch_->senders_, h, "send to a Channel");
       return true;
     }
@@ -216,17 +228,8 @@ class Channel {
         case State::idle:
           return;  // sent at once
         case State::granted:
-          try {
-            task_->resume_checked();
-          } catch (...) {
-            std::lock_guard lock(ch_->m_);
-            ch_->release_reservation_locked();  // not sent; the next sender gets the slot
-            throw;
-          }
-          {
-            std::lock_guard lock(ch_->m_);
-            ch_->fill_reservation_locked(std::move(item_));
-          }
+          // Its item went in: sent. A cancellation due now comes at the next suspension.
+          task_->defer_cancel();
           return;
         default:  // closed
           throw ChannelClosed();
@@ -249,15 +252,15 @@ class Channel {
     RecvAwaiter(RecvAwaiter&& o) noexcept : ChannelTaskWaiter(o), ch_(o.ch_) {}
     ~RecvAwaiter() {
       if (!may_be_linked()) return;
-      std::lock_guard lock(ch_->m_);
+      Locked lock(*ch_);
       // The task went away (its loop closed) after an item was handed to it: the item goes back.
       if (leave_locked()) ch_->give_back_locked(std::move(*item_));
     }
-    /// Always goes through await_suspend, which takes the channel's lock.
-    bool await_ready() const noexcept { return false; }
+    /// Takes an item at once, lock-free, if the channel is in its lock-free mode and has one.
+    bool await_ready() noexcept { return ch_->try_recv_lock_free(item_); }
     /// Takes an item at once if there is one, else parks the task among the receivers.
     bool await_suspend(std::coroutine_handle<> h) {
-      std::lock_guard lock(ch_->m_);
+      Locked lock(*ch_);
       if (ch_->try_recv_locked(item_)) return false;
       if (ch_->drained_locked()) {
         chan_state.store(State::closed, std::memory_order_relaxed);
@@ -276,12 +279,12 @@ class Channel {
           try {
             task_->resume_checked();
           } catch (...) {
-            std::lock_guard lock(ch_->m_);
+            Locked lock(*ch_);
             ch_->give_back_locked(std::move(*item_));  // never lose a handed item
             throw;
           }
           {
-            std::lock_guard lock(ch_->m_);
+            Locked lock(*ch_);
             ch_->received_locked();
           }
           return std::move(*item_);
@@ -296,17 +299,11 @@ class Channel {
   };
 
   /// A channel holding up to `capacity` items (at least 1: ValueError otherwise).
-  explicit Channel(std::size_t capacity) : cap_(capacity) {
-    if (capacity == 0) throw ValueError("a Channel needs a capacity of at least 1");
-    buf_ = std::allocator<T>().allocate(cap_);
-  }
+  explicit Channel(std::size_t capacity) : cap_(checked_capacity(capacity)), ring_(cap_) {}
   Channel(const Channel&) = delete;
   Channel& operator=(const Channel&) = delete;
   /// Destroys the items left. No send or recv may be in progress.
-  ~Channel() {
-    while (size_ > 0) pop_front().~T();
-    std::allocator<T>().deallocate(buf_, cap_);
-  }
+  ~Channel() = default;
 
   /// From a task on any loop: `co_await ch.send(std::move(item))`.
   [[nodiscard]] SendAwaiter send(T item) noexcept { return SendAwaiter(*this, std::move(item)); }
@@ -318,24 +315,26 @@ class Channel {
   /// TimeoutError if no slot came in time (the item is not sent); ChannelClosed if closed.
   void send_blocking(T item, std::optional<double> timeout = std::nullopt) {
     auto limit = detail::blocking_timeout(timeout);
-    std::unique_lock lock(m_);
+    if (try_send_lock_free(item)) return;
+    Locked lock(*this);
     if (closed_) throw ChannelClosed();
     if (try_send_locked(item)) return;
     detail::ChannelThreadWaiter w;
-    w.wait(lock, senders_, limit);  // returns with a slot kept for us
-    fill_reservation_locked(std::move(item));
+    w.slot = &item;
+    w.wait(lock.held, senders_, limit);  // returns once a receiver moved the item in
   }
   /// From a plain thread: the next item, blocking while the channel is empty, up to `timeout`
   /// seconds. TimeoutError if none came in time; ChannelClosed once closed and empty.
   T recv_blocking(std::optional<double> timeout = std::nullopt) {
     auto limit = detail::blocking_timeout(timeout);
     std::optional<T> out;
-    std::unique_lock lock(m_);
+    if (try_recv_lock_free(out)) return std::move(*out);
+    Locked lock(*this);
     if (try_recv_locked(out)) return std::move(*out);
     if (drained_locked()) throw ChannelClosed();
     detail::ChannelThreadWaiter w;
     w.slot = &out;
-    w.wait(lock, receivers_, limit);  // returns with an item handed to us
+    w.wait(lock.held, receivers_, limit);  // returns with an item handed to us
     received_locked();
     return std::move(*out);
   }
@@ -343,7 +342,8 @@ class Channel {
   /// From anywhere, never waits: sends `item` (moved from) and returns true, or returns false
   /// (full; `item` untouched). ChannelClosed if closed.
   bool try_send(T& item) {
-    std::lock_guard lock(m_);
+    if (try_send_lock_free(item)) return true;
+    Locked lock(*this);
     if (closed_) throw ChannelClosed();
     return try_send_locked(item);
   }
@@ -353,7 +353,8 @@ class Channel {
   /// once closed and empty.
   std::optional<T> try_recv() {
     std::optional<T> out;
-    std::lock_guard lock(m_);
+    if (try_recv_lock_free(out)) return out;
+    Locked lock(*this);
     if (!try_recv_locked(out) && drained_locked()) throw ChannelClosed();
     return out;
   }
@@ -361,7 +362,7 @@ class Channel {
   /// Closes the channel (idempotent): later sends and waiting senders raise ChannelClosed;
   /// receivers take the items left, then raise ChannelClosed.
   void close() noexcept {
-    std::lock_guard lock(m_);
+    Locked lock(*this);
     closed_ = true;
     while (detail::ChannelWaiter* s = senders_.pop_front()) wake(s, State::closed);
     end_receivers_if_drained_locked();
@@ -372,18 +373,53 @@ class Channel {
     return closed_;
   }
   /// Items in the channel now (a snapshot: other threads may change it at once).
-  std::size_t size() const {
-    std::lock_guard lock(m_);
-    return size_;
-  }
+  std::size_t size() const noexcept { return ring_.size(); }
   /// The most items the channel holds.
   std::size_t capacity() const noexcept { return cap_; }
 
  private:
   using State = detail::ChannelWaiter::State;
 
-  /// Slots in use: items stored, slots kept for woken senders, items handed to woken receivers.
-  std::size_t used() const noexcept { return size_ + reserved_ + in_flight_; }
+  static std::size_t checked_capacity(std::size_t capacity) {
+    if (capacity == 0) throw ValueError("a Channel needs a capacity of at least 1");
+    // Its ring has a power of two of cells; past this no allocation could succeed anyway.
+    if (capacity > (std::size_t{1} << 48)) throw ValueError("a Channel's capacity must be at most 2**48");
+    return capacity;
+  }
+
+  /// The channel's lock, held in its locked mode: taking it switches the channel to that mode
+  /// (waiting for the lock-free operations in progress to finish); letting it go switches back
+  /// if nobody waits any more. `held` is there for a blocked thread, which lets go meanwhile.
+  struct Locked {
+    explicit Locked(Channel& c) : ch(c), held(c.m_) { ch.enter_locked_mode(); }
+    ~Locked() {
+      if (held.owns_lock()) ch.leave_locked_mode_if_idle();
+    }
+    Locked(const Locked&) = delete;
+    Locked& operator=(const Locked&) = delete;
+    Channel& ch;
+    std::unique_lock<detail::AdaptiveMutex> held;
+  };
+
+  /// Lock-free send if the ring is not locked and has room; false: take the lock.
+  bool try_send_lock_free(T& item) noexcept { return ring_.try_push(item); }
+  /// Lock-free receive if the ring is not locked and has an item; false: take the lock.
+  bool try_recv_lock_free(std::optional<T>& out) noexcept { return ring_.try_pop(out); }
+  /// With m_ held: no lock-free operation starts from now on.
+  void enter_locked_mode() noexcept {
+    if (!ring_.locked()) ring_.lock();  // only m_'s holder locks and unlocks the ring
+  }
+  /// With m_ held, before letting it go: lock-free again if nobody waits or holds an item handed
+  /// over, the channel is open, and it holds items. (While it is empty a receive could not be
+  /// lock-free anyway; staying locked spares a channel whose parties take turns, such as a
+  /// ping-pong, locking and unlocking the ring at every item.)
+  void leave_locked_mode_if_idle() noexcept {
+    if (closed_ || in_flight_ != 0 || !senders_.empty() || !receivers_.empty() || ring_.size() == 0) return;
+    if (ring_.locked()) ring_.unlock();
+  }
+
+  /// Slots in use: items stored, and items handed to woken receivers.
+  std::size_t used() const noexcept { return ring_.size() + in_flight_; }
   bool drained_locked() const noexcept { return closed_ && used() == 0; }
 
   /// Sends `item` (moving it) to the longest-waiting receiver or into the ring; false (item
@@ -395,9 +431,9 @@ class Channel {
   }
   /// Takes the next item into `out`; false if there is none.
   bool try_recv_locked(std::optional<T>& out) noexcept {
-    if (size_ == 0) return false;
-    out.emplace(pop_front());
-    admit_sender_locked();
+    if (ring_.size() == 0) return false;
+    out.emplace(ring_.pop_front());
+    admit_senders_locked();
     return true;
   }
   /// A free slot: to a waiting receiver (which then holds it until it runs), else the ring.
@@ -407,25 +443,25 @@ class Channel {
       ++in_flight_;
       wake(r, State::granted);
     } else if (front) {
-      head_ = head_ == 0 ? cap_ - 1 : head_ - 1;
-      ::new (static_cast<void*>(buf_ + head_)) T(std::move(item));
-      ++size_;
+      ring_.push_front(std::move(item));
     } else {
-      push_back(std::move(item));
+      ring_.push_back(std::move(item));
     }
   }
-  /// Keeps the slot just freed for the longest-waiting sender.
-  void admit_sender_locked() noexcept {
-    if (used() == cap_) return;
-    if (detail::ChannelWaiter* s = senders_.pop_front()) {
-      ++reserved_;
+  /// Slots freed while senders wait take their items, longest-waiting first; those senders have
+  /// sent and are woken.
+  void admit_senders_locked() noexcept {
+    while (used() < cap_) {
+      detail::ChannelWaiter* s = senders_.pop_front();
+      if (!s) return;
+      deliver_locked(*static_cast<T*>(s->slot), false);
       wake(s, State::granted);
     }
   }
   /// A woken receiver took its item.
   void received_locked() noexcept {
     --in_flight_;
-    admit_sender_locked();
+    admit_senders_locked();
     end_receivers_if_drained_locked();
   }
   /// A woken receiver gives its item back (cancelled, or its task went away): to the next waiting
@@ -433,17 +469,6 @@ class Channel {
   void give_back_locked(T&& item) noexcept {
     --in_flight_;
     deliver_locked(item, true);
-  }
-  /// A woken sender puts its item into the slot kept for it.
-  void fill_reservation_locked(T&& item) noexcept {
-    --reserved_;
-    deliver_locked(item, false);
-  }
-  /// A woken sender gives its slot up (cancelled, or its task went away): to the next sender.
-  void release_reservation_locked() noexcept {
-    --reserved_;
-    admit_sender_locked();
-    end_receivers_if_drained_locked();
   }
   /// Closed and nothing left or coming: waiting receivers end with ChannelClosed.
   void end_receivers_if_drained_locked() noexcept {
@@ -454,33 +479,15 @@ class Channel {
     w->chan_state.store(why, std::memory_order_relaxed);
     w->notify();
   }
-  void push_back(T&& v) noexcept {
-    std::size_t at = head_ + size_;
-    if (at >= cap_) at -= cap_;
-    ::new (static_cast<void*>(buf_ + at)) T(std::move(v));
-    ++size_;
-  }
-  T pop_front() noexcept {
-    T* p = buf_ + head_;
-    T v(std::move(*p));
-    p->~T();
-    if (++head_ == cap_) head_ = 0;
-    --size_;
-    return v;
-  }
 
-  // A producer and a consumer on two CPUs take turns on this lock millions of times a second:
-  // it spins briefly before it sleeps (detail/adaptive_mutex.hpp).
+  // The locked mode's state, all guarded by m_ (the ring has its own cache lines).
   mutable detail::AdaptiveMutex m_;
-  T* buf_ = nullptr;
   std::size_t cap_;
-  std::size_t head_ = 0;
-  std::size_t size_ = 0;
-  std::size_t reserved_ = 0;
   std::size_t in_flight_ = 0;
   detail::ChannelWaitList senders_;
   detail::ChannelWaitList receivers_;
   bool closed_ = false;
+  detail::ChannelRing<T> ring_;
 };
 
 }  // namespace asyncio

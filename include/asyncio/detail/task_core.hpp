@@ -76,6 +76,14 @@ class TaskCore : public TaskLink {
     deliver_cancel_ = false;
     if (due) throw CancelledError(future_->cancel_message());
   }
+  /// Instead of resume_checked, for an await that completed something it cannot take back (a
+  /// Channel send whose item went in): a cancellation due at this await is delivered at the
+  /// task's next suspension instead, as for a task cancelled while it runs.
+  void defer_cancel() noexcept {
+    if (!deliver_cancel_) return;
+    deliver_cancel_ = false;
+    must_cancel_ = true;
+  }
 
   /// Links the task into the loop's list and schedules its first step.
   void start();
