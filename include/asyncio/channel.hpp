@@ -30,7 +30,8 @@
 //    no lock-free operation starts, those already under way finish on their own); from then on
 //    every operation takes the lock, until the waiters are gone and the lock's holder unlocks
 //    the ring again.
-//  - Storage is a ring of `capacity` slots allocated once; waiters live in the awaiting task's
+//  - Storage is a ring of cells (`capacity` rounded up to a power of two, at least 2) allocated
+//    once; waiters live in the awaiting task's
 //    frame or the blocked thread's stack; a task on another loop is woken through an intrusive
 //    node (EventLoop::post_remote_wake). A send/recv allocates nothing beyond the item itself.
 //  - T must be nothrow move-constructible (move-only types are fine).

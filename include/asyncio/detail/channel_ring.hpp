@@ -27,7 +27,8 @@ namespace asyncio::detail {
 /// Keeps counters that different threads write off each other's cache lines.
 inline constexpr std::size_t kCacheLine = 64;
 
-/// One spin-wait pause (x86 PAUSE); nothing elsewhere.
+/// One spin-wait pause (x86 PAUSE); nothing elsewhere. (The library's own code uses
+/// os::cpu_relax; this header is public and cannot include the OS layer.)
 inline void ring_pause() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
