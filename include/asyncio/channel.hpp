@@ -28,12 +28,12 @@
 //    detail/channel_ring.hpp), done in await_ready without suspending. The first party that
 //    must wait takes the lock and locks the ring (a bit in each of its two position counters:
 //    no lock-free operation starts, those already under way finish on their own); from then on
-//    every operation takes the lock, until the waiters are gone and the lock's holder unlocks
-//    the ring again.
+//    every operation takes the lock, until the waiters are gone, the channel holds items again
+//    and the lock's holder unlocks the ring.
 //  - Storage is a ring of cells (`capacity` rounded up to a power of two, at least 2) allocated
-//    once; waiters live in the awaiting task's
-//    frame or the blocked thread's stack; a task on another loop is woken through an intrusive
-//    node (EventLoop::post_remote_wake). A send/recv allocates nothing beyond the item itself.
+//    once; waiters live in the awaiting task's frame or the blocked thread's stack; a task on
+//    another loop is woken through an intrusive node (EventLoop::post_remote_wake). A send/recv
+//    allocates nothing beyond the item itself.
 //  - T must be nothrow move-constructible (move-only types are fine).
 //  - The channel must outlive every send and recv in progress on it.
 #pragma once
