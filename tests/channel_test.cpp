@@ -322,6 +322,19 @@ TEST(ChannelCancel, RecvCancelledAfterAnItemWasHandedToItGivesItBack) {
   }());
 }
 
+TEST(ChannelBasics, AnItemHandedToAReceiverThatHasNotRunCountsAgainstTheCapacity) {
+  run_r([]() -> Coro<void> {
+    Channel<int> ch(1);
+    Task<int> r = asyncio::create_task([](Channel<int>& c) -> Coro<int> { co_return co_await c.recv(); }(ch));
+    co_await settle();
+    EXPECT_TRUE(ch.try_send(1));   // handed to r, which has not run
+    EXPECT_FALSE(ch.try_send(2));  // no room: 1 still counts (the lock-free path too)
+    EXPECT_EQ(co_await r, 1);
+    EXPECT_TRUE(ch.try_send(2));   // r ran: the room is back
+    EXPECT_EQ(ch.try_recv(), 2);
+  }());
+}
+
 TEST(ChannelCancel, HandedBackItemGoesToTheFrontWhenNoOneWaits) {
   run_r([]() -> Coro<void> {
     Channel<int> ch(2);

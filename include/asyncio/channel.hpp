@@ -23,13 +23,13 @@
 //    run (asyncio.Queue's rule too).
 //  - close(): sends raise ChannelClosed (waiting senders too, their items not sent); receivers
 //    take what is left, then raise ChannelClosed.
-//  - Two modes. While nobody waits (no waiting sender or receiver, no woken receiver) and the
-//    channel is open, a send or receive that need not wait is lock-free (a Vyukov ring,
-//    detail/channel_ring.hpp), done in await_ready without suspending. The first party that
-//    must wait takes the lock and locks the ring (a bit in each of its two position counters:
-//    no lock-free operation starts, those already under way finish on their own); from then on
-//    every operation takes the lock, until the waiters are gone, the channel holds items again
-//    and the lock's holder unlocks the ring.
+//  - Two modes. While nobody waits (no waiting sender or receiver) and the channel is open, a
+//    send or receive that need not wait is lock-free (a Vyukov ring, detail/channel_ring.hpp),
+//    done in await_ready without suspending. The first party that must wait takes the lock and
+//    locks the ring (a bit in each of its two position counters: no lock-free operation starts,
+//    those already under way finish on their own); from then on every operation takes the lock,
+//    until the waiters are gone and the lock's holder unlocks the ring (if the channel holds
+//    items, or has items out with woken receivers, which lock-free sends count as taken room).
 //  - Storage is a ring of cells (`capacity` rounded up to a power of two, at least 2) allocated
 //    once; waiters live in the awaiting task's frame or the blocked thread's stack; a task on
 //    another loop is woken through an intrusive node (EventLoop::post_remote_wake). A send/recv
@@ -410,13 +410,17 @@ class Channel {
   void enter_locked_mode() noexcept {
     if (!ring_.locked()) ring_.lock();  // only m_'s holder locks and unlocks the ring
   }
-  /// With m_ held, before letting it go: lock-free again if nobody waits or holds an item handed
-  /// over, the channel is open, and it holds items. (While it is empty a receive could not be
-  /// lock-free anyway; staying locked spares a channel whose parties take turns, such as a
-  /// ping-pong, locking and unlocking the ring at every item.)
+  /// With m_ held, before letting it go: lock-free again if nobody waits, the channel is open,
+  /// and it holds items or has items out with woken receivers (which lock-free sends count
+  /// against the capacity: set_held_out). While it is empty otherwise, a receive could not be
+  /// lock-free anyway, and staying locked spares a channel whose parties take turns locking and
+  /// unlocking the ring at every item.
   void leave_locked_mode_if_idle() noexcept {
-    if (closed_ || in_flight_ != 0 || !senders_.empty() || !receivers_.empty() || ring_.size() == 0) return;
-    if (ring_.locked()) ring_.unlock();
+    if (closed_ || !senders_.empty() || !receivers_.empty()) return;
+    if (ring_.size() == 0 && in_flight_ == 0) return;
+    if (!ring_.locked()) return;
+    ring_.set_held_out(in_flight_);
+    ring_.unlock();
   }
 
   /// Slots in use: items stored, and items handed to woken receivers.

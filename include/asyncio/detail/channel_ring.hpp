@@ -68,11 +68,13 @@ class ChannelRing {
   /// Moves `item` in and returns true; or returns false (`item` untouched): the ring is full or
   /// locked.
   bool try_push(T& item) noexcept {
-    std::size_t pos = enq_.load(std::memory_order_relaxed);
+    std::size_t pos = enq_.load(std::memory_order_acquire);  // then held_out_ is the unlocker's
     for (int retries = 0;;) {
       if (pos & kLocked) return false;
-      // More cells than capacity (it is no power of two): the capacity is the bound.
-      if (cells_n_ != cap_ && pos - (deq_.load(std::memory_order_relaxed) & ~kLocked) >= cap_) return false;
+      // More cells than room: the capacity (or what items held outside leave of it) is the bound.
+      std::size_t out = held_out_.load(std::memory_order_relaxed);
+      if ((cells_n_ != cap_ || out != 0) && pos - (deq_.load(std::memory_order_relaxed) & ~kLocked) + out >= cap_)
+        return false;
       Cell& c = cells_[index(pos)];
       std::size_t seq = c.seq.load(std::memory_order_acquire);
       auto diff = static_cast<std::ptrdiff_t>(seq - pos);
@@ -145,6 +147,9 @@ class ChannelRing {
     enq_.fetch_and(~kLocked, std::memory_order_release);
   }
   bool locked() const noexcept { return (enq_.load(std::memory_order_relaxed) & kLocked) != 0; }
+  /// While locked: items of the channel held outside the ring (handed to receivers that have not
+  /// run yet), which count against the capacity of lock-free pushes too.
+  void set_held_out(std::size_t n) noexcept { held_out_.store(n, std::memory_order_relaxed); }
 
   // ---- while locked ------------------------------------------------------------------------------
 
@@ -201,6 +206,7 @@ class ChannelRing {
 
   std::size_t cap_;      // the most items it holds
   std::size_t cells_n_;  // a power of two, at least cap_ and 2
+  std::atomic<std::size_t> held_out_{0};  // see set_held_out; read-mostly
   Cell* cells_;
   alignas(kCacheLine) std::atomic<std::size_t> enq_{0};  // the next push's position | kLocked
   alignas(kCacheLine) std::atomic<std::size_t> deq_{0};  // the next pop's position | kLocked
