@@ -300,7 +300,7 @@ class Channel {
   };
 
   /// A channel holding up to `capacity` items (at least 1: ValueError otherwise).
-  explicit Channel(std::size_t capacity) : cap_(checked_capacity(capacity)), ring_(cap_) {}
+  explicit Channel(std::size_t capacity) : ring_(checked_capacity(capacity)) {}
   Channel(const Channel&) = delete;
   Channel& operator=(const Channel&) = delete;
   /// Destroys the items left. No send or recv may be in progress.
@@ -376,7 +376,7 @@ class Channel {
   /// Items in the channel now (a snapshot: other threads may change it at once).
   std::size_t size() const noexcept { return ring_.size(); }
   /// The most items the channel holds.
-  std::size_t capacity() const noexcept { return cap_; }
+  std::size_t capacity() const noexcept { return ring_.capacity(); }
 
  private:
   using State = detail::ChannelWaiter::State;
@@ -430,7 +430,7 @@ class Channel {
   /// Sends `item` (moving it) to the longest-waiting receiver or into the ring; false (item
   /// untouched) if full or if senders wait already.
   bool try_send_locked(T& item) noexcept {
-    if (used() == cap_ || !senders_.empty()) return false;
+    if (used() == capacity() || !senders_.empty()) return false;
     deliver_locked(item, false);
     return true;
   }
@@ -456,7 +456,7 @@ class Channel {
   /// Slots freed while senders wait take their items, longest-waiting first; those senders have
   /// sent and are woken.
   void admit_senders_locked() noexcept {
-    while (used() < cap_) {
+    while (used() < capacity()) {
       detail::ChannelWaiter* s = senders_.pop_front();
       if (!s) return;
       deliver_locked(*static_cast<T*>(s->slot), false);
@@ -487,7 +487,6 @@ class Channel {
 
   // The locked mode's state, all guarded by m_ (the ring has its own cache lines).
   mutable detail::AdaptiveMutex m_;
-  std::size_t cap_;
   std::size_t in_flight_ = 0;
   detail::ChannelWaitList senders_;
   detail::ChannelWaitList receivers_;

@@ -29,4 +29,11 @@ void AdaptiveMutex::lock_contended() noexcept {
 
 void AdaptiveMutex::wake_one() noexcept { os::futex_wake_one(state_); }
 
+void spin_backoff(int spins) noexcept {
+  if (spins < 1000)
+    os::cpu_relax();
+  else
+    os::yield_cpu();
+}
+
 }  // namespace asyncio::detail

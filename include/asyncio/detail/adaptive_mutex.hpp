@@ -52,5 +52,10 @@ class AdaptiveMutex {
   std::atomic<std::uint32_t> state_{kFree};
 };
 
+/// Step `spins` (0, 1, 2, ...) of a spin-wait for another thread: a CPU pause (x86 PAUSE, Arm
+/// YIELD) for the first thousand steps, then the rest of the time slice given away, in case the
+/// thread waited for was preempted on this CPU. Out of line: the OS layer has the instructions.
+void spin_backoff(int spins) noexcept;
+
 }  // namespace asyncio::detail
 #pragma GCC visibility pop

@@ -19,21 +19,14 @@
 #include <memory>
 #include <new>
 #include <optional>
-#include <thread>
 #include <utility>
+
+#include "asyncio/detail/adaptive_mutex.hpp"
 
 namespace asyncio::detail {
 
 /// Keeps counters that different threads write off each other's cache lines.
 inline constexpr std::size_t kCacheLine = 64;
-
-/// One spin-wait pause (x86 PAUSE); nothing elsewhere. (The library's own code uses
-/// os::cpu_relax; this header is public and cannot include the OS layer.)
-inline void ring_pause() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
-}
 
 template <class T>
 class ChannelRing {
@@ -89,8 +82,8 @@ class ChannelRing {
         // Full, or the cell still being emptied by a pop that took it: that pop is a few
         // instructions from done, so look again a few times rather than take the slow path.
         std::size_t deq = deq_.load(std::memory_order_relaxed) & ~kLocked;
-        if (pos - deq >= cells_n_ || ++retries > kRetries) return false;
-        ring_pause();
+        if (pos - deq >= cells_n_ || retries > kRetries) return false;
+        spin_backoff(retries++);
         pos = enq_.load(std::memory_order_relaxed);
       } else {
         pos = enq_.load(std::memory_order_relaxed);
@@ -117,8 +110,8 @@ class ChannelRing {
       } else if (diff < 0) {
         // Empty, or the cell still being filled by a push that took it: look again.
         std::size_t enq = enq_.load(std::memory_order_relaxed) & ~kLocked;
-        if (enq == pos || ++retries > kRetries) return false;
-        ring_pause();
+        if (enq == pos || retries > kRetries) return false;
+        spin_backoff(retries++);
         pos = deq_.load(std::memory_order_relaxed);
       } else {
         pos = deq_.load(std::memory_order_relaxed);
@@ -146,6 +139,9 @@ class ChannelRing {
     deq_.fetch_and(~kLocked, std::memory_order_release);
     enq_.fetch_and(~kLocked, std::memory_order_release);
   }
+  /// The most items it holds.
+  std::size_t capacity() const noexcept { return cap_; }
+  /// True between lock() and unlock().
   bool locked() const noexcept { return (enq_.load(std::memory_order_relaxed) & kLocked) != 0; }
   /// While locked: items of the channel held outside the ring (handed to receivers that have not
   /// run yet), which count against the capacity of lock-free pushes too.
@@ -195,12 +191,7 @@ class ChannelRing {
   /// position before lock() may still be moving its item.
   Cell& await_cell(std::size_t pos, std::size_t seq) noexcept {
     Cell& c = cells_[index(pos)];
-    for (int spins = 0; c.seq.load(std::memory_order_acquire) != seq; ++spins) {
-      if (spins < 1000)
-        ring_pause();
-      else
-        std::this_thread::yield();  // its thread was preempted: let it run
-    }
+    for (int spins = 0; c.seq.load(std::memory_order_acquire) != seq; ++spins) spin_backoff(spins);
     return c;
   }
 
