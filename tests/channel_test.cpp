@@ -421,6 +421,49 @@ TEST(ChannelThreads, PingPongBetweenTwoLoops) {
   ponger.result(60.0);
 }
 
+// ---- the yield before parking ------------------------------------------------------------------
+
+TEST(ChannelYieldGate, YieldsBeforeEveryParkWhileTheYieldsHelp) {
+  asyncio::detail::ChannelYieldGate gate;
+  int yields = 0;
+  for (int i = 0; i < 200; ++i) {
+    if (gate.yield_first()) {
+      ++yields;
+      gate.learn(true);
+    }
+  }
+  EXPECT_EQ(yields, 200);
+}
+
+TEST(ChannelYieldGate, StopsYieldingOnceTheYieldsFindNothing) {
+  // Parties on one loop: the look after a yield never finds what it wanted.
+  asyncio::detail::ChannelYieldGate gate;
+  int yields = 0;
+  for (int i = 0; i < 6400; ++i) {
+    if (gate.yield_first()) {
+      ++yields;
+      gate.learn(false);
+    }
+  }
+  // A couple of misses stop it; then one park in 64 tries again: about 100 in all.
+  EXPECT_LE(yields, 6400 / 64 + 10);
+  EXPECT_GE(yields, 6400 / 64 - 10);  // it keeps trying, to notice a change
+}
+
+TEST(ChannelYieldGate, YieldsAgainOnceTheYieldsItTriesHelpAgain) {
+  asyncio::detail::ChannelYieldGate gate;
+  for (int i = 0; i < 100; ++i)
+    if (gate.yield_first()) gate.learn(false);
+  // From now on every yield finds what it wanted: the occasional tries bring the gate back.
+  int yields_in_last_100 = 0;
+  for (int i = 0; i < 5000; ++i) {
+    bool yielded = gate.yield_first();
+    if (yielded) gate.learn(true);
+    if (i >= 4900 && yielded) ++yields_in_last_100;
+  }
+  EXPECT_EQ(yields_in_last_100, 100);
+}
+
 /// CPU time the calling thread has used.
 std::chrono::nanoseconds thread_cpu_time() {
   timespec ts{};

@@ -2,10 +2,26 @@
 // Channel<T>'s untyped part: how a waiting task or thread is parked, woken and cancelled.
 #include "asyncio/channel.hpp"
 
+#include "os/cpu_relax.hpp"
 #include "os/futex.hpp"
 
 
 namespace asyncio::detail {
+
+bool ChannelYieldGate::yield_first() noexcept {
+  if (help_rate_.load(std::memory_order_relaxed) < kThreshold) {
+    unsigned skipped = skipped_.load(std::memory_order_relaxed) + 1;
+    skipped_.store(skipped, std::memory_order_relaxed);
+    if (skipped % kProbeEvery != 0) return false;
+  }
+  os::yield_cpu();
+  return true;
+}
+
+void ChannelYieldGate::learn(bool helped) noexcept {
+  int rate = help_rate_.load(std::memory_order_relaxed);
+  help_rate_.store(rate + ((helped ? kOne : 0) - rate) / 8, std::memory_order_relaxed);
+}
 
 void ChannelTaskWaiter::park_locked(AdaptiveMutex& m, ChannelWaitList& list, std::coroutine_handle<> h, const char* what) {
   task_ = &require_current_task(what);
