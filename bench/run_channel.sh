@@ -18,6 +18,9 @@
 #              Go's scheduler picks by default, where a woken goroutine mostly runs next on its
 #              waker's thread, so items change hands without crossing threads (ours: every
 #              party a task of one loop).
+#   floor      tput_1x1 and tput_4x4 by plain threads that never park (ours only): each retries
+#              try_send / try_recv and yields between tries. What the threads and the ring cost
+#              alone, without waiting or waking: the floor a thread-per-party shape can reach here.
 # ROUNDS (default 3) runs of each program, interleaved; the table shows each figure's median and
 # the min-max spread. --quick: counts / 100, one round (a smoke test).
 # Go comes from Debian's golang-go; Boost 1.81's headers from Debian's libboost1.81-dev, unpacked
@@ -92,6 +95,9 @@ METRICS = [
      {"ours": "tput_1x1_one_loop", "go": "tput_1x1"}),
     ("throughput 4 -> 4, ours on one loop, Go's scheduler", "items/s", True,
      {"ours": "tput_4x4_one_loop", "go": "tput_4x4"}),
+    ("floor 1 -> 1: threads retrying try_send/try_recv, never parking", "items/s", True,
+     {"ours": "floor_1x1"}),
+    ("floor 4 -> 4: the same, eight threads", "items/s", True, {"ours": "floor_4x4"}),
 ]
 
 def values(peer, key):

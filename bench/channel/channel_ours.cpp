@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Channel benchmark, ours (bench/run_channel.sh runs it beside its Go and Boost.Asio peers).
 //
-//   channel_ours [--quick] [--only pingpong|tput_1x1|tput_4x4|tput_1x1_one_loop|tput_4x4_one_loop]
+//   channel_ours [--quick] [--only pingpong|tput_1x1|tput_4x4|tput_1x1_one_loop|tput_4x4_one_loop|
+//                                 floor_1x1|floor_4x4]
 //
 // pingpong: two loops on two threads, two Channel<long>s of capacity 1; a round trip is a send
 //   from loop A to loop B and B's reply. Reports ns per round trip.
@@ -10,6 +11,9 @@
 //   channel is closed. Reports items per second.
 // tput_1x1_one_loop / tput_4x4_one_loop: the same with every producer and consumer a task of one
 //   loop on one thread.
+// floor_1x1 / floor_4x4: the floor of tput_1x1 / tput_4x4 on this machine: plain threads, no loop,
+//   that never park; each retries try_send / try_recv, giving its CPU away between tries. What
+//   the threads and the ring cost alone, without waiting or waking.
 // One line per workload: "RESULT <workload> <value>".
 #include <asyncio/asyncio.hpp>
 
@@ -114,6 +118,41 @@ double throughput_one_loop(int pairs, long items) {
   return static_cast<double>(received) / seconds;
 }
 
+/// tput's work done by plain threads that never park: try_send / try_recv, and a yield between
+/// tries (with more threads than CPUs, spinning without yielding would starve the other side).
+double floor_throughput(int pairs, long items) {
+  asyncio::Channel<long> ch(1024);
+  std::atomic<int> producers_left{pairs};
+  std::atomic<long> received{0};
+  long per_producer = items / pairs;
+  std::vector<std::thread> threads;
+  auto t0 = Clock::now();
+  for (int p = 0; p < pairs; ++p) {
+    threads.emplace_back([&] {
+      for (long i = 0; i < per_producer; ++i)
+        while (!ch.try_send(long{i})) std::this_thread::yield();
+      if (--producers_left == 0) ch.close();
+    });
+    threads.emplace_back([&] {
+      long n = 0;
+      try {
+        for (;;) {
+          if (ch.try_recv())
+            ++n;
+          else
+            std::this_thread::yield();
+        }
+      } catch (const asyncio::ChannelClosed&) {
+      }
+      received += n;
+    });
+  }
+  for (auto& t : threads) t.join();
+  double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  if (received != per_producer * pairs) std::fprintf(stderr, "floor_throughput: lost items\n");
+  return static_cast<double>(received.load()) / seconds;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -131,4 +170,6 @@ int main(int argc, char** argv) {
     std::printf("RESULT tput_1x1_one_loop %.0f\n", throughput_one_loop(1, 4'000'000 / scale));
   if (wanted("tput_4x4_one_loop"))
     std::printf("RESULT tput_4x4_one_loop %.0f\n", throughput_one_loop(4, 4'000'000 / scale));
+  if (wanted("floor_1x1")) std::printf("RESULT floor_1x1 %.0f\n", floor_throughput(1, 4'000'000 / scale));
+  if (wanted("floor_4x4")) std::printf("RESULT floor_4x4 %.0f\n", floor_throughput(4, 4'000'000 / scale));
 }

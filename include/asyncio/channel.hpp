@@ -191,12 +191,11 @@ class ChannelThreadWaiter final : public ChannelWaiter {
 /// channel to its locked mode, where every other party takes the lock too (and one preempted
 /// while holding it stalls the rest); then the wake-up crosses threads. When the party that
 /// would make room or an item runs on another thread, one sched_yield (a few hundred ns, or a
-/// time slice of a thread this CPU owes one) often lets it do so, and the look after it finds
-/// what was missing. With four producer and four consumer loops on two CPUs that alone doubled
-/// the items per second; two producer and consumer loops on two CPUs went three times faster.
-/// When the look after the yield keeps finding nothing (the parties share one loop, where the
-/// one that would help cannot run until this task suspends; or a strict ping-pong), the gate
-/// stops yielding, trying again once in a while. Only the slow path touches it.
+/// time slice to a thread this CPU owes one) often lets it do so, and the look after it finds
+/// what was missing (docs/multicore.md has the figures). When the look after the yield keeps
+/// finding nothing (the parties share one loop, where the one that would help cannot run until
+/// this task suspends), the gate stops yielding, and tries again once in a while. Only the way
+/// to parking touches it.
 class ChannelYieldGate {
  public:
   /// True: the CPU was given away once (report what the look after it found with learn()).
@@ -208,10 +207,8 @@ class ChannelYieldGate {
  private:
   // Read and written without atomic read-modify-write: a lost update only nudges a heuristic.
   // The gate yields while at least kThreshold of its yields helped (a moving average weighting
-  // the newest 1/8); below that it yields at one park in kProbeEvery, to notice a change. A
-  // lower bar does not pay: in a ping-pong between two loops two thirds of the yields "help",
-  // but only because the yield (a system call) lasts as long as the round trip it waits for,
-  // which the loop's wake spin catches sooner.
+  // the newest 1/8): a yield costs a system call, and one that found nothing only delayed the
+  // park. Below that it yields at one park in kProbeEvery, to notice a change.
   static constexpr int kOne = 1024;                   // help_rate_ of 1.0
   static constexpr int kThreshold = kOne * 4 / 5;
   static constexpr unsigned kProbeEvery = 64;
