@@ -80,7 +80,8 @@ measure() {
   SERVER_PID=$!
   local port=""
   for _ in $(seq 1 100); do
-    port=$(sed -n 's|^Serving on 127.0.0.1:\([0-9]*\).*|\1|p' "$out")
+    # The background job's shell may not have created $out yet: not an error, look again.
+    port=$(sed -n 's|^Serving on 127.0.0.1:\([0-9]*\).*|\1|p' "$out" 2>/dev/null || true)
     [[ -n $port ]] && break
     sleep 0.05
   done
