@@ -35,6 +35,13 @@ std::thread loop_thread(F body) {
   return std::thread([body = std::move(body)]() mutable { asyncio::run(body()); });
 }
 
+/// Items per second since `t0`, saying so on stderr if fewer than `sent` arrived.
+double items_per_second(long received, long sent, Clock::time_point t0, const char* workload) {
+  double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  if (received != sent) std::fprintf(stderr, "%s: lost items\n", workload);
+  return static_cast<double>(received) / seconds;
+}
+
 double pingpong(long rounds) {
   asyncio::Channel<long> ping(1), pong(1);
   auto t0 = Clock::now();
@@ -79,9 +86,7 @@ double throughput(int pairs, long items) {
     }));
   }
   for (auto& t : threads) t.join();
-  double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  if (received != per_producer * pairs) std::fprintf(stderr, "throughput: lost items\n");
-  return static_cast<double>(received.load()) / seconds;
+  return items_per_second(received.load(), per_producer * pairs, t0, "throughput");
 }
 
 /// The same work with every producer and consumer a task of one loop (the shape Go's scheduler
@@ -113,9 +118,7 @@ double throughput_one_loop(int pairs, long items) {
     ch.close();
     for (auto& t : consumers) co_await t;
   }(pairs, per_producer, received));
-  double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  if (received != per_producer * pairs) std::fprintf(stderr, "throughput_one_loop: lost items\n");
-  return static_cast<double>(received) / seconds;
+  return items_per_second(received, per_producer * pairs, t0, "throughput_one_loop");
 }
 
 /// tput's work done by plain threads that never park: try_send / try_recv, and a yield between
@@ -148,9 +151,7 @@ double floor_throughput(int pairs, long items) {
     });
   }
   for (auto& t : threads) t.join();
-  double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  if (received != per_producer * pairs) std::fprintf(stderr, "floor_throughput: lost items\n");
-  return static_cast<double>(received.load()) / seconds;
+  return items_per_second(received.load(), per_producer * pairs, t0, "floor_throughput");
 }
 
 }  // namespace

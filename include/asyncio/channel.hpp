@@ -248,19 +248,13 @@ class Channel {
     /// Sends at once if there is room (after giving the CPU away once, if the channel's gate
     /// says so), else parks the task among the senders.
     bool await_suspend(std::coroutine_handle<> h) {
-      const bool yielded = ch_->yield_before_locking();
-      if (yielded && ch_->try_send_lock_free(item_)) {
-        ch_->learn_from_yield(true);
-        return false;
-      }
+      if (ch_->try_send_after_yield(item_)) return false;
       Locked lock(*ch_);
       if (ch_->closed_) {
         chan_state.store(State::closed, std::memory_order_relaxed);  // raised by await_resume
         return false;
       }
-      const bool sent = ch_->try_send_locked(item_);
-      if (yielded) ch_->learn_from_yield(sent);
-      if (sent) return false;
+      if (ch_->try_send_locked(item_)) return false;
       slot = &item_;
       park_locked(ch_->m_, ch_->senders_, h, "send to a Channel");
       return true;
@@ -304,15 +298,9 @@ class Channel {
     /// Takes an item at once if there is one (after giving the CPU away once, if the channel's
     /// gate says so), else parks the task among the receivers.
     bool await_suspend(std::coroutine_handle<> h) {
-      const bool yielded = ch_->yield_before_locking();
-      if (yielded && ch_->try_recv_lock_free(item_)) {
-        ch_->learn_from_yield(true);
-        return false;
-      }
+      if (ch_->try_recv_after_yield(item_)) return false;
       Locked lock(*ch_);
-      const bool took = ch_->try_recv_locked(item_);
-      if (yielded) ch_->learn_from_yield(took);
-      if (took) return false;
+      if (ch_->try_recv_locked(item_)) return false;
       if (ch_->drained_locked()) {
         chan_state.store(State::closed, std::memory_order_relaxed);
         return false;
@@ -366,17 +354,10 @@ class Channel {
   /// TimeoutError if no slot came in time (the item is not sent); ChannelClosed if closed.
   void send_blocking(T item, std::optional<double> timeout = std::nullopt) {
     auto limit = detail::blocking_timeout(timeout);
-    if (try_send_lock_free(item)) return;
-    const bool yielded = yield_before_locking();
-    if (yielded && try_send_lock_free(item)) {
-      learn_from_yield(true);
-      return;
-    }
+    if (try_send_lock_free(item) || try_send_after_yield(item)) return;
     Locked lock(*this);
     if (closed_) throw ChannelClosed();
-    const bool sent = try_send_locked(item);
-    if (yielded) learn_from_yield(sent);
-    if (sent) return;
+    if (try_send_locked(item)) return;
     detail::ChannelThreadWaiter w;
     w.slot = &item;
     w.wait(lock.held, senders_, limit);  // returns once a receiver moved the item in
@@ -386,16 +367,9 @@ class Channel {
   T recv_blocking(std::optional<double> timeout = std::nullopt) {
     auto limit = detail::blocking_timeout(timeout);
     std::optional<T> out;
-    if (try_recv_lock_free(out)) return std::move(*out);
-    const bool yielded = yield_before_locking();
-    if (yielded && try_recv_lock_free(out)) {
-      learn_from_yield(true);
-      return std::move(*out);
-    }
+    if (try_recv_lock_free(out) || try_recv_after_yield(out)) return std::move(*out);
     Locked lock(*this);
-    const bool took = try_recv_locked(out);
-    if (yielded) learn_from_yield(took);
-    if (took) return std::move(*out);
+    if (try_recv_locked(out)) return std::move(*out);
     if (drained_locked()) throw ChannelClosed();
     detail::ChannelThreadWaiter w;
     w.slot = &out;
@@ -466,12 +440,25 @@ class Channel {
     std::unique_lock<detail::AdaptiveMutex> held;
   };
 
-  /// Before a party that must wait takes the lock: gives the CPU away once if the channel is in
-  /// its lock-free mode (parking would switch every party to the lock; in the locked mode it
-  /// changes nothing for the others) and its gate says yields lately helped.
-  bool yield_before_locking() noexcept { return !ring_.locked() && gate_.yield_first(); }
-  /// After yield_before_locking() gave the CPU away: whether the look after it found what it needed.
-  void learn_from_yield(bool helped) noexcept { gate_.learn(helped); }
+  /// A send that found no room lock-free, before it takes the lock: gives the CPU away once and
+  /// looks again (see yield_then).
+  bool try_send_after_yield(T& item) noexcept {
+    return yield_then([&] { return try_send_lock_free(item); });
+  }
+  /// A receive that found no item lock-free, likewise.
+  bool try_recv_after_yield(std::optional<T>& out) noexcept {
+    return yield_then([&] { return try_recv_lock_free(out); });
+  }
+  /// Gives the CPU away once and returns `look_again()`, if the channel is in its lock-free mode
+  /// (parking would switch every party to the lock; in the locked mode it changes nothing for
+  /// the others) and its gate says yields lately helped; else false at once.
+  template <class Look>
+  bool yield_then(Look look_again) noexcept {
+    if (ring_.locked() || !gate_.yield_first()) return false;
+    const bool found = look_again();
+    gate_.learn(found);
+    return found;
+  }
   /// Lock-free send if the ring is not locked and has room; false: take the lock.
   bool try_send_lock_free(T& item) noexcept { return ring_.try_push(item); }
   /// Lock-free receive if the ring is not locked and has an item; false: take the lock.

@@ -11,29 +11,6 @@
 #include "asyncio/wait.hpp"
 #include "os/cpu_relax.hpp"
 
-namespace {
-namespace os = asyncio::detail::os;
-
-/// Polls `ready()` for up to `budget`: a few microseconds of pure spinning, then yielding the CPU
-/// between looks, so that on a busy machine the poller does not hold the time slice that the
-/// thread it waits for needs.
-template <class Ready>
-bool poll_for(std::chrono::microseconds budget, Ready ready) noexcept {
-  auto start = std::chrono::steady_clock::now();
-  auto yield_after = start + std::chrono::microseconds(5);
-  auto until = start + budget;
-  for (;;) {
-    for (int i = 0; i < 64; ++i) {
-      if (ready()) return true;
-      os::cpu_relax();
-    }
-    auto now = std::chrono::steady_clock::now();
-    if (now >= until) return false;
-    if (now >= yield_after) os::yield_cpu();
-  }
-}
-}  // namespace
-
 namespace asyncio {
 
 namespace detail {
@@ -209,7 +186,7 @@ bool LoopThreadsSlot::spin_until_posted(const std::atomic<bool>& pending) const 
   auto now = std::chrono::steady_clock::now();
   std::int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
   if (now_ns - last_call_ns > kRecentCallNs) return false;
-  return poll_for(kLoopSpin, [&pending] { return pending.load(std::memory_order_acquire); });
+  return os::poll_for(kLoopSpin, [&pending] { return pending.load(std::memory_order_acquire); });
 }
 
 LoopThreadsSlot::~LoopThreadsSlot() {
@@ -386,7 +363,7 @@ constexpr auto kSpin = std::chrono::microseconds(50);
 }  // namespace
 
 bool ThreadPoolExecutor::Impl::spin_for_work() const noexcept {
-  return poll_for(kSpin, [this] { return queued.load(std::memory_order_acquire) != 0; });
+  return detail::os::poll_for(kSpin, [this] { return queued.load(std::memory_order_acquire) != 0; });
 }
 
 void ThreadPoolExecutor::Impl::work(std::shared_ptr<Impl> self, std::size_t index) {

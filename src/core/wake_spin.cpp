@@ -26,7 +26,6 @@ namespace {
 constexpr std::int64_t kMaxSpinNs = 50'000;   // longer waits are cheaper asleep
 constexpr std::int64_t kMinSpinNs = 2'000;    // a spin shorter than this rarely catches anything
 constexpr std::int64_t kMissedNs = 2 * kMaxSpinNs;  // what a wait that ended otherwise counts as
-constexpr std::int64_t kYieldAfterNs = 5'000;  // then share the CPU with a thread that needs it
 
 std::int64_t clock_ns() noexcept {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -49,19 +48,11 @@ bool EventLoop::spin_for_remote_wake(std::int64_t timeout_ns) noexcept {
   if (s.typical_ns >= kMaxSpinNs) return false;
   std::int64_t budget = std::clamp(2 * s.typical_ns, kMinSpinNs, kMaxSpinNs);
   if (timeout_ns > 0) budget = std::min(budget, timeout_ns);
-  for (;;) {
-    for (int i = 0; i < 64; ++i) {
-      if (threadsafe_pending_.load(std::memory_order_acquire)) {
-        add_sample(s, clock_ns() - start);
-        s.waiting_since = 0;
-        return true;
-      }
-      detail::os::cpu_relax();
-    }
-    std::int64_t spent = clock_ns() - start;
-    if (spent >= budget) return false;
-    if (spent >= kYieldAfterNs) detail::os::yield_cpu();
-  }
+  auto posted = [this] { return threadsafe_pending_.load(std::memory_order_acquire); };
+  if (!detail::os::poll_for(std::chrono::nanoseconds(budget), posted)) return false;
+  add_sample(s, clock_ns() - start);
+  s.waiting_since = 0;
+  return true;
 }
 
 void EventLoop::learn_remote_wait() noexcept {

@@ -5,7 +5,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <ctime>
 
 namespace asyncio::detail::os {
@@ -20,7 +19,7 @@ static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
 }  // namespace
 
-bool futex_wait(const std::atomic<std::uint32_t>& word, std::uint32_t expected, std::int64_t timeout_ns) noexcept {
+void futex_wait(const std::atomic<std::uint32_t>& word, std::uint32_t expected, std::int64_t timeout_ns) noexcept {
   timespec rel{};
   timespec* limit = nullptr;
   if (timeout_ns >= 0) {
@@ -28,8 +27,7 @@ bool futex_wait(const std::atomic<std::uint32_t>& word, std::uint32_t expected, 
     rel.tv_nsec = static_cast<long>(timeout_ns % 1'000'000'000);
     limit = &rel;
   }
-  long r = ::syscall(SYS_futex, address(word), FUTEX_WAIT_PRIVATE, expected, limit, nullptr, 0);
-  return r == 0 || errno != ETIMEDOUT;
+  ::syscall(SYS_futex, address(word), FUTEX_WAIT_PRIVATE, expected, limit, nullptr, 0);
 }
 
 void futex_wake_one(const std::atomic<std::uint32_t>& word) noexcept {

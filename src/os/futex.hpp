@@ -8,10 +8,10 @@
 
 namespace asyncio::detail::os {
 
-/// Sleeps while `word` holds `expected`, at most `timeout_ns` (negative: no limit). Returns
-/// false if the time ran out; true otherwise, which includes waking because the word differed
-/// already, a wake-up, a signal and a spurious return: callers look at the word again.
-bool futex_wait(const std::atomic<std::uint32_t>& word, std::uint32_t expected, std::int64_t timeout_ns) noexcept;
+/// Sleeps while `word` holds `expected`, at most `timeout_ns` (negative: no limit). Returns on a
+/// wake-up, at the limit, at once if the word differs already, or on a signal or for no reason:
+/// callers look at the word (and their clock) again.
+void futex_wait(const std::atomic<std::uint32_t>& word, std::uint32_t expected, std::int64_t timeout_ns) noexcept;
 
 /// Wakes one thread sleeping on `word`, if any.
 void futex_wake_one(const std::atomic<std::uint32_t>& word) noexcept;
