@@ -100,7 +100,11 @@ class ChannelRing {
       std::size_t seq = c.seq.load(std::memory_order_acquire);
       auto diff = static_cast<std::ptrdiff_t>(seq - (pos + 1));
       if (diff == 0) {
-        if (deq_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
+        // Acquire: the position can come back (an item given back goes in front of the oldest,
+        // push_front), refilling its cell with the same sequence number after `seq` was read.
+        // The taking of the position then pairs with the unlock() that followed the refill, so
+        // the item read below is the refilled one on every CPU, not what the cell held before.
+        if (deq_.compare_exchange_weak(pos, pos + 1, std::memory_order_acquire, std::memory_order_relaxed)) {
           T* p = c.item();
           out.emplace(std::move(*p));
           p->~T();
