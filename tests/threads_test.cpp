@@ -122,17 +122,23 @@ TEST(ToThread, ExceptionPropagatesToTheAwaiter) {
 
 TEST(ToThread, TheLoopKeepsRunningWhileTheThreadBlocks) {
   run_r([]() -> Coro<void> {
-    int ticks = 0;
-    auto ticker = asyncio::create_task([](int& n) -> Coro<void> {
+    // The thread returns once the loop has ticked five times while it blocks (or gives up after
+    // 10 s, and then the count says the loop stood still): no timing to miss on a starved CPU.
+    std::atomic<int> ticks{0};
+    auto ticker = asyncio::create_task([](std::atomic<int>& n) -> Coro<void> {
       for (;;) {
         co_await asyncio::sleep(0.01);
         ++n;
       }
     }(ticks));
-    co_await asyncio::to_thread([] { std::this_thread::sleep_for(200ms); });
+    auto blocking = [&ticks] {
+      auto give_up = std::chrono::steady_clock::now() + 10s;
+      while (ticks.load() < 5 && std::chrono::steady_clock::now() < give_up) std::this_thread::sleep_for(1ms);
+    };
+    co_await asyncio::to_thread(blocking);
     ticker.cancel();
     EXPECT_TRUE(co_await ends_cancelled(ticker));
-    EXPECT_GE(ticks, 5);  // ~20 expected; the loop was never stalled
+    EXPECT_GE(ticks.load(), 5);  // the loop was never stalled
   }());
 }
 
@@ -254,21 +260,25 @@ TEST(DefaultExecutor, ShutdownWithoutAnExecutorIsANoOp) {
 
 TEST(DefaultExecutor, ShutdownKeepsTheLoopRunningWhileCallsFinish) {
   run_r([]() -> Coro<void> {
-    auto slow = asyncio::to_thread([] {
-      std::this_thread::sleep_for(50ms);
-      return 7;
-    });
-    int ticks = 0;
-    auto ticker = asyncio::create_task([](int& n) -> Coro<void> {
+    // The call in flight returns once the loop has ticked three times, which it can only do
+    // while shutdown waits for that call: no timing to miss on a starved CPU (it gives up after
+    // 10 s, and then the count says the loop stood still).
+    std::atomic<int> ticks{0};
+    auto ticker = asyncio::create_task([](std::atomic<int>& n) -> Coro<void> {
       for (;;) {
         co_await asyncio::sleep(0.005);
         ++n;
       }
     }(ticks));
+    auto slow = asyncio::to_thread([&ticks] {
+      auto give_up = std::chrono::steady_clock::now() + 10s;
+      while (ticks.load() < 3 && std::chrono::steady_clock::now() < give_up) std::this_thread::sleep_for(1ms);
+      return 7;
+    });
     co_await asyncio::get_running_loop().shutdown_default_executor();
     EXPECT_TRUE(slow.done());  // the call in flight completed and was delivered
     EXPECT_EQ(co_await slow, 7);
-    EXPECT_GE(ticks, 3);
+    EXPECT_GE(ticks.load(), 3);
     ticker.cancel();
     co_await ends_cancelled(ticker);
   }());
